@@ -1,0 +1,1 @@
+"""Dangol (단골): a CRM for Korean businesses with many business units."""

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class CustomersConfig(AppConfig):
+    name = "dangol.customers"
+    label = "customers"
+    verbose_name = _("Customers")
+
+    def ready(self):
+        from dangol.core import events
+
+        from . import services
+
+        events.subscribe("order_recorded", services.on_order_recorded)

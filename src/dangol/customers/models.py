@@ -1,0 +1,233 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Stage(models.TextChoices):
+    PROSPECT = "prospect", _("Prospect")
+    CUSTOMER = "customer", _("Customer")
+    REGULAR = "regular", _("Regular")
+    ADVOCATE = "advocate", _("Advocate")
+    PARTNER = "partner", _("Partner")
+
+
+class Gender(models.TextChoices):
+    UNKNOWN = "", _("Not given")
+    FEMALE = "F", _("Female")
+    MALE = "M", _("Male")
+
+
+class Tag(models.Model):
+    name = models.CharField(_("name"), max_length=40, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Customer(models.Model):
+    """One person, once, across every business unit and channel of the group."""
+
+    name = models.CharField(_("name"), max_length=100, db_index=True)
+    gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, blank=True, default="")
+    stage = models.CharField(_("relationship stage"), max_length=16, choices=Stage.choices, default=Stage.PROSPECT, db_index=True)
+    home_unit = models.ForeignKey("core.BusinessUnit", null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="home_customers", verbose_name=_("registered at"))
+    joined_at = models.DateTimeField(_("joined at"), db_index=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="customers", verbose_name=_("tags"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        indexes = [models.Index(fields=["-joined_at"])]
+
+    def __str__(self) -> str:
+        return f"{self._meta.verbose_name} #{self.pk}"  # never the name: str() ends up in logs
+
+
+class Membership(models.Model):
+    """The customer is known to this business unit (registered there or bought there): the unit-scope rule."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="memberships")
+    unit = models.ForeignKey("core.BusinessUnit", on_delete=models.PROTECT, related_name="memberships")
+    joined_at = models.DateTimeField(_("joined at"))
+    source = models.CharField(_("source"), max_length=20, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "unit"], name="membership_unique_customer_unit")]
+        indexes = [models.Index(fields=["unit", "customer"])]
+        verbose_name = _("unit membership")
+        verbose_name_plural = _("unit memberships")
+
+
+class ContactKind(models.TextChoices):
+    PHONE = "phone", _("Phone")
+    EMAIL = "email", _("Email")
+
+
+class ContactPoint(models.Model):
+    """A phone number (stored E.164) or an email (lower-cased) of a customer."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contacts")
+    kind = models.CharField(_("kind"), max_length=8, choices=ContactKind.choices)
+    value = models.CharField(_("value"), max_length=254)
+    last4 = models.CharField(_("last four digits"), max_length=4, blank=True, db_index=True)
+    label = models.CharField(_("label"), max_length=20, blank=True, help_text=_("mobile, home, work…"))
+    is_primary = models.BooleanField(_("primary"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-is_primary", "id"]
+        indexes = [models.Index(fields=["kind", "value"])]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "kind", "value"], name="contact_unique_per_customer"),
+            models.UniqueConstraint(fields=["customer", "kind"], condition=models.Q(is_primary=True), name="contact_one_primary_per_kind"),
+        ]
+        verbose_name = _("contact point")
+        verbose_name_plural = _("contact points")
+
+
+class Channel(models.TextChoices):
+    SMS = "sms", _("SMS")
+    KAKAO = "kakao", _("KakaoTalk")
+    EMAIL = "email", _("Email")
+    POST = "post", _("Post")
+    PHONE = "phone", _("Phone call")
+
+
+class Purpose(models.TextChoices):
+    MARKETING = "marketing", _("Advertising (marketing messages)")
+    NIGHT_MARKETING = "night_marketing", _("Advertising at night (21:00–08:00)")
+
+
+class ConsentSource(models.TextChoices):
+    STORE = "store", _("At the counter")
+    PHONE = "phone", _("By phone")
+    WEB = "web", _("Website")
+    APP = "app", _("App")
+    IMPORT = "import", _("Import")
+    API = "api", _("API")
+
+
+class Consent(models.Model):
+    """One consent event (granted or withdrawn). History is kept; the latest per channel × purpose is in force."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents")
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    purpose = models.CharField(_("purpose"), max_length=20, choices=Purpose.choices, default=Purpose.MARKETING)
+    granted = models.BooleanField(_("granted"))
+    at = models.DateTimeField(_("at"))
+    source = models.CharField(_("source"), max_length=10, choices=ConsentSource.choices)
+    unit = models.ForeignKey("core.BusinessUnit", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("where"))
+    method = models.CharField(_("how"), max_length=60, blank=True, help_text=_("e.g. signed paper form, verbal at the counter, web checkbox"))
+    evidence = models.TextField(_("evidence"), blank=True, help_text=_("the notice text or form version the customer agreed to"))
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["customer", "channel", "purpose", "-at"])]
+        verbose_name = _("consent")
+        verbose_name_plural = _("consents")
+
+
+class AnniversaryKind(models.TextChoices):
+    BIRTHDAY = "birthday", _("Birthday")
+    WEDDING = "wedding", _("Wedding anniversary")
+    OTHER = "other", _("Other")
+
+
+class Anniversary(models.Model):
+    """A yearly date; lunar dates are converted to their solar date each year."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="anniversaries")
+    kind = models.CharField(_("kind"), max_length=10, choices=AnniversaryKind.choices)
+    label = models.CharField(_("label"), max_length=60, blank=True)
+    year = models.PositiveSmallIntegerField(_("year"), null=True, blank=True)
+    month = models.PositiveSmallIntegerField(_("month"))
+    day = models.PositiveSmallIntegerField(_("day"))
+    is_lunar = models.BooleanField(_("lunar calendar"), default=False)
+    is_leap_month = models.BooleanField(_("leap month"), default=False)
+
+    class Meta:
+        ordering = ["kind", "month", "day"]
+        indexes = [models.Index(fields=["kind", "month", "day"])]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(month__gte=1, month__lte=12), name="anniversary_month_range"),
+            models.CheckConstraint(condition=models.Q(day__gte=1, day__lte=31), name="anniversary_day_range"),
+        ]
+        verbose_name = _("anniversary")
+        verbose_name_plural = _("anniversaries")
+
+
+class Address(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="addresses")
+    sido = models.CharField(_("province (시/도)"), max_length=20, blank=True, db_index=True)
+    sigungu = models.CharField(_("district (시/군/구)"), max_length=30, blank=True, db_index=True)
+    line = models.CharField(_("street address"), max_length=200, blank=True)
+    postal_code = models.CharField(_("postal code"), max_length=5, blank=True)
+    is_primary = models.BooleanField(_("primary"), default=True)
+
+    class Meta:
+        ordering = ["-is_primary", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer"], condition=models.Q(is_primary=True), name="address_one_primary"),
+        ]
+        verbose_name = _("address")
+        verbose_name_plural = _("addresses")
+
+
+class Preference(models.Model):
+    """Something staff learned about what the customer likes (room, bread, frame size…)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="preferences")
+    topic = models.CharField(_("topic"), max_length=60)
+    value = models.CharField(_("preference"), max_length=200)
+    unit = models.ForeignKey("core.BusinessUnit", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    recorded_at = models.DateTimeField(_("recorded at"))
+
+    class Meta:
+        ordering = ["topic", "-recorded_at"]
+        verbose_name = _("preference")
+        verbose_name_plural = _("preferences")
+
+
+class InteractionKind(models.TextChoices):
+    PURCHASE = "purchase", _("Purchase")
+    REFUND = "refund", _("Refund")
+    VISIT = "visit", _("Visit")
+    NOTE = "note", _("Note")
+    MESSAGE = "message", _("Message")
+    CASE = "case", _("Case")
+
+
+class Interaction(models.Model):
+    """One entry of the 360° timeline. Other apps add entries (purchases through the order_recorded event)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="interactions")
+    kind = models.CharField(_("kind"), max_length=10, choices=InteractionKind.choices)
+    occurred_at = models.DateTimeField(_("when"))
+    unit = models.ForeignKey("core.BusinessUnit", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("business unit"))
+    channel = models.CharField(_("channel"), max_length=10, blank=True)
+    summary = models.CharField(_("summary"), max_length=300, blank=True)
+    body = models.TextField(_("text"), blank=True)
+    amount = models.BigIntegerField(_("amount (KRW)"), null=True, blank=True)
+    ref_type = models.CharField(max_length=40, blank=True)
+    ref_id = models.BigIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["customer", "-occurred_at", "-id"]),
+            models.Index(fields=["ref_type", "ref_id"]),
+        ]
+        verbose_name = _("timeline entry")
+        verbose_name_plural = _("timeline entries")

@@ -1,0 +1,111 @@
+"""Reads of customers, always through the user's business-unit scope.
+
+The scope rule: admins see every customer of the group. Managers and staff see a customer when the customer
+is a member of one of their units (registered there or bought there); everything else stays invisible to them,
+including in search and duplicate warnings, which then only say that a match exists elsewhere in the group.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+
+from dangol.core.models import User
+from dangol.core.phones import looks_like_phone_query, try_normalize_phone
+from dangol.core.selectors import units_for
+
+from .models import Channel, ContactKind, ContactPoint, Customer, Interaction, Membership, Preference, Purpose, Stage
+
+
+def customers_for(user: User) -> QuerySet[Customer]:
+    if user.sees_all_units:
+        return Customer.objects.all()
+    return Customer.objects.filter(
+        Exists(Membership.objects.filter(customer=OuterRef("pk"), unit__in=units_for(user)))
+    )
+
+
+def with_list_data(qs: QuerySet[Customer]) -> QuerySet[Customer]:
+    """What a list row shows: the primary phone (to mask) and the primary address, in two extra queries."""
+    return qs.select_related("home_unit").prefetch_related(
+        Prefetch("contacts", queryset=ContactPoint.objects.filter(is_primary=True), to_attr="primary_contacts"),
+        "addresses",
+    )
+
+
+def search_customers(*, user: User, query: str, limit: int | None = None) -> QuerySet[Customer]:
+    """Find by name (part of it), by a full phone number in any format, or by the last four digits of a phone."""
+    query = (query or "").strip()
+    limit = limit or settings.SEARCH_RESULT_LIMIT
+    scope = customers_for(user)
+    if not query:
+        return Customer.objects.none()
+    if looks_like_phone_query(query):
+        digits = "".join(ch for ch in query if ch.isdigit())
+        if len(digits) == 4:
+            contacts = ContactPoint.objects.filter(kind=ContactKind.PHONE, last4=digits)
+        else:
+            e164 = try_normalize_phone(query)
+            if not e164:
+                return Customer.objects.none()
+            contacts = ContactPoint.objects.filter(kind=ContactKind.PHONE, value=e164)
+        qs = scope.filter(Exists(contacts.filter(customer=OuterRef("pk"))))
+    elif "@" in query:
+        qs = scope.filter(Exists(ContactPoint.objects.filter(customer=OuterRef("pk"), kind=ContactKind.EMAIL, value=query.lower())))
+    else:
+        qs = scope.filter(name__icontains=" ".join(query.split()))
+    return with_list_data(qs.order_by("name", "id"))[:limit]
+
+
+@dataclass
+class PhoneMatches:
+    visible: list[Customer]
+    elsewhere: int  # matches in units the user cannot see
+
+
+def customers_with_phone(*, user: User, phone_e164: str, exclude_id: int | None = None) -> PhoneMatches:
+    """Who already has this phone number: the duplicate warning before a save."""
+    all_matches = Customer.objects.filter(contacts__kind=ContactKind.PHONE, contacts__value=phone_e164).distinct()
+    if exclude_id:
+        all_matches = all_matches.exclude(pk=exclude_id)
+    visible = list(with_list_data(customers_for(user).filter(pk__in=all_matches.values("pk"))).order_by("id")[:10])
+    return PhoneMatches(visible=visible, elsewhere=all_matches.count() - len(visible) if not user.sees_all_units else 0)
+
+
+def get_customer_for(*, user: User, customer_id: int) -> Customer:
+    """The 360° page's customer, or Customer.DoesNotExist when outside the user's scope."""
+    return customers_for(user).select_related("home_unit").prefetch_related(
+        "contacts", "addresses", "anniversaries", "tags", "memberships__unit",
+        Prefetch("preferences", queryset=Preference.objects.select_related("unit", "recorded_by")),
+    ).get(pk=customer_id)
+
+
+def consent_overview(customer: Customer) -> list[dict]:
+    """The consent in force per channel and purpose, with when, where and how it was given or withdrawn."""
+    latest = {}
+    for consent in customer.consents.select_related("unit", "recorded_by").order_by("at", "id"):
+        latest[(consent.channel, consent.purpose)] = consent
+    rows = []
+    for channel, channel_label in Channel.choices:
+        for purpose, purpose_label in Purpose.choices:
+            rows.append({"channel": channel, "channel_label": channel_label, "purpose": purpose, "purpose_label": purpose_label,
+                         "record": latest.get((channel, purpose))})
+    return rows
+
+
+def timeline_page(*, user: User, customer: Customer, page: int | str = 1):
+    """Newest first, paged. Staff see entries of their own units and entries tied to no unit (notes of the group)."""
+    qs = Interaction.objects.filter(customer=customer).select_related("unit", "created_by")
+    if not user.sees_all_units:
+        qs = qs.filter(Q(unit__isnull=True) | Q(unit__in=units_for(user)))
+    paginator = Paginator(qs.order_by("-occurred_at", "-id"), settings.TIMELINE_PAGE_SIZE)
+    return paginator.get_page(page)
+
+
+def stage_counts(user: User) -> dict[str, int]:
+    from django.db.models import Count
+
+    counts = dict(customers_for(user).values_list("stage").annotate(n=Count("id")).values_list("stage", "n"))
+    return {value: counts.get(value, 0) for value in Stage.values}
