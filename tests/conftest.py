@@ -13,7 +13,7 @@ from dangol.core.services import create_staff_user
 from dangol.customers.services import ConsentInput, CustomerInput, create_customer
 from dangol.sales.models import Category, Product
 
-PASSWORD = "correct-horse-battery"
+from tests.helpers import PASSWORD
 
 
 @pytest.fixture(autouse=True)
@@ -67,8 +67,3 @@ def make_customer(units):
                                consents=[ConsentInput(*c) for c in consents], joined_at=timezone.now())
 
     return make
-
-
-def login(client, user):
-    client.force_login(user)
-    return client

@@ -122,6 +122,7 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = env_bool("DANGOL_STATIC_FROM_FINDERS", True)
 if WHITENOISE_USE_FINDERS:
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    STATIC_ROOT = None  # nothing collected: whitenoise serves from the apps' static folders
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "web:login"

@@ -1,0 +1,51 @@
+"""``dangol demo``: migrate, load the Hanbit Hotels demo business once, create the demo accounts, and serve."""
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from dangol.core.models import BusinessUnit, Role, User
+from dangol.core.services import create_staff_user
+from dangol.customers.models import Customer
+
+DEMO_PASSWORD = "dangol-demo"
+DEMO_ACCOUNTS = [
+    # username, role, units (None: all), description
+    ("demo", Role.ADMIN, None, "admin, all business units"),
+    ("manager", Role.MANAGER, ["seoul-hotel"], "manager of the Seoul hotel"),
+    ("clerk", Role.STAFF, ["bakery"], "staff of the bakery"),
+]
+
+
+class Command(BaseCommand):
+    help = "Set up Dangol with the Hanbit Hotels demo business on the configured database and serve the staff app."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-serve", action="store_true", help="only migrate and load the demo data, then exit")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--customers", type=int, default=3000, help="demo customers to generate on first run")
+        parser.add_argument("--seed", type=int, default=42)
+
+    def handle(self, *args, no_serve: bool, port: int, customers: int, seed: int, **options):
+        from dangol.demo.generator import ensure_reference_data, generate
+
+        call_command("migrate", interactive=False, verbosity=0)
+        ensure_reference_data()
+        if not Customer.objects.exists():
+            self.stdout.write(f"Generating the demo business: {customers:,} customers, two years of purchases…")
+            report = generate(customers=customers, seed=seed)
+            self.stdout.write(f"  done in {report.seconds:.1f} s")
+        self._ensure_accounts()
+        self.stdout.write(self.style.SUCCESS("Dangol demo is ready: Hanbit Hotels (한빛호텔 그룹)"))
+        self.stdout.write(f"  Staff app:  http://127.0.0.1:{port}/")
+        for username, _role, _units, description in DEMO_ACCOUNTS:
+            self.stdout.write(f"  Log in as:  {username} / {DEMO_PASSWORD}   ({description})")
+        if not no_serve:
+            call_command("runserver", f"127.0.0.1:{port}", use_reloader=False, use_threading=True)
+
+    @transaction.atomic
+    def _ensure_accounts(self):
+        for username, role, unit_codes, _description in DEMO_ACCOUNTS:
+            if User.objects.filter(username=username).exists():
+                continue
+            units = list(BusinessUnit.objects.filter(code__in=unit_codes)) if unit_codes else None
+            create_staff_user(username=username, password=DEMO_PASSWORD, role=role, units=units)

@@ -1,0 +1,6 @@
+PASSWORD = "correct-horse-battery"
+
+
+def login(client, user):
+    client.force_login(user)
+    return client
