@@ -32,6 +32,7 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # WAL lets the web process read while a generator or worker writes.
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
@@ -52,6 +53,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "axes",
+    "django_tasks",
+    "django_tasks_db",
     "dangol.core",
     "dangol.customers",
     "dangol.sales",
@@ -61,6 +64,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "dangol.core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -171,11 +175,36 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"scrub": {"()": "dangol.core.logging.ScrubPersonalData"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "dangol.core.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["scrub"],
+                             "formatter": os.environ.get("DANGOL_LOG_FORMAT", "plain")}},
     "root": {"handlers": ["console"], "level": os.environ.get("DANGOL_LOG_LEVEL", "INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# Background work: Django's tasks framework (django-tasks backport). The database queue by default (SQLite for the
+# demo, PostgreSQL in production, any number of `dangol worker` processes); Redis (django-tasks-rq) when
+# DANGOL_TASK_BACKEND=rq; "immediate" runs tasks inline (tests of services that enqueue).
+TASK_BACKEND = os.environ.get("DANGOL_TASK_BACKEND", "db")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+TASK_QUEUES = ["default", "analytics", "messages"]
+if TASK_BACKEND == "rq":
+    INSTALLED_APPS += ["django_rq"]
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": TASK_QUEUES}}
+    RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600} for name in TASK_QUEUES}
+elif TASK_BACKEND == "immediate":
+    TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": TASK_QUEUES}}
+else:
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": TASK_QUEUES}}
+# A worker that has not renewed its lease for this long is taken as dead; its running task is put back in the queue.
+WORKER_LEASE_SECONDS = int(os.environ.get("DANGOL_WORKER_LEASE_SECONDS", "60"))
+
+# DANGOL_ENV=production turns on the start-up checks that refuse unsafe settings (the demo secret key, DEBUG).
+DANGOL_ENV = os.environ.get("DANGOL_ENV", "development")
 
 # Phone numbers are parsed as Korean unless they carry a country code.
 DANGOL_PHONE_REGION = os.environ.get("DANGOL_PHONE_REGION", "KR")

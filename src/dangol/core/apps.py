@@ -15,5 +15,7 @@ class CoreConfig(AppConfig):
     verbose_name = _("Core")
 
     def ready(self):
+        from . import checks  # noqa: F401  (registers the production checks)
+
         # Permissions exist only after every app has migrated, hence post_migrate (sent once per app; idempotent).
         post_migrate.connect(_ensure_groups, sender=self, dispatch_uid="dangol-core-groups")

@@ -67,3 +67,33 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.object_type}#{self.object_id}"
+
+
+class WorkerLease(models.Model):
+    """A running `dangol worker`: renewed every few seconds; a stale lease means the worker died."""
+
+    worker_id = models.CharField(max_length=64, unique=True)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    renewed_at = models.DateTimeField(db_index=True)
+
+
+class ScheduledSlot(models.Model):
+    """One row per periodic job and time slot: the unique constraint makes enqueueing idempotent across schedulers."""
+
+    job = models.CharField(max_length=80)
+    slot = models.BigIntegerField(help_text="the slot number: seconds since the epoch // the job's interval")
+    enqueued_at = models.DateTimeField(auto_now_add=True)
+    task_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "slot"], name="scheduledslot_unique_job_slot")]
+
+
+class Heartbeat(models.Model):
+    """Written by the `heartbeat` task: proof that a worker ran queued work, and where (used by /readyz and tests)."""
+
+    token = models.CharField(max_length=64, unique=True)
+    worker = models.CharField(max_length=300)
+    at = models.DateTimeField(db_index=True)
