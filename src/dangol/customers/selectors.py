@@ -87,12 +87,18 @@ def consent_overview(customer: Customer) -> list[dict]:
     latest = {}
     for consent in customer.consents.select_related("unit", "recorded_by").order_by("at", "id"):
         latest[(consent.channel, consent.purpose)] = consent
-    rows = []
-    for channel, channel_label in Channel.choices:
-        for purpose, purpose_label in Purpose.choices:
-            rows.append({"channel": channel, "channel_label": channel_label, "purpose": purpose, "purpose_label": purpose_label,
-                         "record": latest.get((channel, purpose))})
-    return rows
+    return [{"channel": channel, "channel_label": channel_label, "purpose": purpose, "purpose_label": purpose_label,
+             "record": latest.get((channel, purpose))}
+            for channel, channel_label in Channel.choices for purpose, purpose_label in Purpose.choices]
+
+
+def consent_grid(customer: Customer) -> list[dict]:
+    """consent_overview grouped by channel: one row per channel, one cell per purpose."""
+    rows: dict[str, dict] = {}
+    for item in consent_overview(customer):
+        row = rows.setdefault(item["channel"], {"channel": item["channel"], "channel_label": item["channel_label"], "purposes": []})
+        row["purposes"].append(item)
+    return list(rows.values())
 
 
 def timeline_page(*, user: User, customer: Customer, page: int | str = 1):

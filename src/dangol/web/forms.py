@@ -5,6 +5,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from dangol.core.phones import display_phone
 from dangol.core.regions import SIDO_NAMES
 from dangol.customers.models import Channel, ConsentSource, Gender, InteractionKind, Purpose, Stage
 from dangol.customers.services import ConsentInput, CustomerInput, DateParts, clean_customer_input
@@ -112,7 +113,7 @@ class CustomerForm(forms.Form):
 
 
 def initial_from_customer(customer, consents: dict) -> dict:
-    phone = next((c.value for c in customer.contacts.all() if c.kind == "phone" and c.is_primary), "")
+    phone = next((display_phone(c.value) for c in customer.contacts.all() if c.kind == "phone" and c.is_primary), "")
     email = next((c.value for c in customer.contacts.all() if c.kind == "email" and c.is_primary), "")
     address = next((a for a in customer.addresses.all() if a.is_primary), None)
     anniversaries = {a.kind: a for a in customer.anniversaries.all()}
@@ -161,11 +162,13 @@ class OrderForm(forms.Form):
         product_choices = [("", "—")] + [(p.pk, f"{p.unit.name} · {p.name} ({p.price:,}원)") for p in products]
         for i in range(ORDER_LINE_ROWS):
             self.fields[f"product_{i}"] = forms.TypedChoiceField(label=_("Product"), choices=product_choices, coerce=int,
-                                                                  required=False, empty_value=None)
+                                                                  required=False, empty_value=None,
+                                                                  widget=forms.Select(attrs={"aria-label": _("Product")}))
             self.fields[f"quantity_{i}"] = forms.IntegerField(label=_("Qty"), required=False, min_value=1, max_value=10000,
-                                                              widget=forms.NumberInput(attrs={"inputmode": "numeric"}))
+                                                              widget=forms.NumberInput(attrs={"inputmode": "numeric", "placeholder": _("Qty"), "aria-label": _("Qty")}))
             self.fields[f"price_{i}"] = forms.IntegerField(label=_("Unit price"), required=False, min_value=0,
-                                                           widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+                                                           widget=forms.NumberInput(attrs={"inputmode": "numeric", "placeholder": _("Unit price"),
+                                                                                           "aria-label": _("Unit price")}),
                                                            help_text=_("empty: list price"))
 
     def line_rows(self):

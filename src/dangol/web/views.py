@@ -19,7 +19,7 @@ from dangol.core.selectors import units_for
 from dangol.customers import selectors as customer_selectors
 from dangol.customers import services as customer_services
 from dangol.customers.anniversaries import next_occurrence
-from dangol.customers.models import Customer
+from dangol.customers.models import Customer, Stage
 from dangol.sales import selectors as sales_selectors
 from dangol.sales import services as sales_services
 from dangol.sales.models import Product, SalesChannel
@@ -43,8 +43,9 @@ def _customer_or_404(request, customer_id: int) -> Customer:
 @login_required
 @require_GET
 def home(request):
+    counts = customer_selectors.stage_counts(request.user)
     return render(request, "web/home.html", {
-        "stage_counts": customer_selectors.stage_counts(request.user),
+        "stage_counts": [(value, label, counts[value]) for value, label in Stage.choices],
         "units": units_for(request.user),
     })
 
@@ -69,7 +70,7 @@ def customer_detail(request, customer_id: int):
     ]
     return render(request, "web/customer_detail.html", {
         "customer": customer,
-        "consents": customer_selectors.consent_overview(customer),
+        "consents": customer_selectors.consent_grid(customer),
         "anniversaries": anniversaries,
         "timeline": customer_selectors.timeline_page(user=request.user, customer=customer, page=1),
         "note_form": NoteForm(),
