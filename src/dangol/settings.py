@@ -170,6 +170,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ConsentChannelEnum": "dangol.customers.models.Channel",
+        "SalesChannelEnum": "dangol.sales.models.SalesChannel",
+    },
 }
 
 LOGGING = {

@@ -66,3 +66,19 @@ def test_a_refund_is_a_negative_order_once_only(units, bora, products, make_cust
     with pytest.raises(ValidationError):
         record_refund(actor=Actor(user=bora), order=refund)
     assert Customer.objects.get(pk=customer.pk).stage == "customer"
+
+
+def test_absurd_product_ids_and_boolean_quantities_are_rejected_not_crashed(units, bora, products, make_customer):
+    customer = make_customer()
+    for line in (LineInput(2**70, 1), LineInput(products["croissant"].pk, True)):
+        with pytest.raises(ValidationError):
+            record_order(actor=Actor(user=bora), unit=units["bakery"], customer=customer, lines=[line])
+    assert Order.objects.count() == 0
+
+
+def test_a_refund_cannot_predate_its_sale(units, bora, products, make_customer):
+    customer = make_customer()
+    sale = record_order(actor=Actor(user=bora), unit=units["bakery"], customer=customer, lines=[LineInput(products["croissant"].pk, 1)])
+    with pytest.raises(ValidationError):
+        record_refund(actor=Actor(user=bora), order=sale, at=sale.ordered_at - dt.timedelta(days=1))
+    assert not Order.objects.filter(kind="refund").exists()

@@ -70,8 +70,10 @@ def customers_with_phone(*, user: User, phone_e164: str, exclude_id: int | None 
     all_matches = Customer.objects.filter(contacts__kind=ContactKind.PHONE, contacts__value=phone_e164).distinct()
     if exclude_id:
         all_matches = all_matches.exclude(pk=exclude_id)
-    visible = list(with_list_data(customers_for(user).filter(pk__in=all_matches.values("pk"))).order_by("id")[:10])
-    return PhoneMatches(visible=visible, elsewhere=all_matches.count() - len(visible) if not user.sees_all_units else 0)
+    visible_qs = customers_for(user).filter(pk__in=all_matches.values("pk"))
+    visible = list(with_list_data(visible_qs).order_by("id")[:10])
+    elsewhere = 0 if user.sees_all_units else all_matches.count() - visible_qs.count()
+    return PhoneMatches(visible=visible, elsewhere=elsewhere)
 
 
 def get_customer_for(*, user: User, customer_id: int) -> Customer:

@@ -44,7 +44,9 @@ def record_order(*, actor: Actor, unit: BusinessUnit, customer, lines: list[Line
         errors["lines"] = [_("An order needs at least one line.")]
     elif len(lines) > MAX_LINES:
         errors["lines"] = [_("An order has at most %(n)d lines.") % {"n": MAX_LINES}]
-    products = Product.objects.in_bulk({line.product_id for line in lines})
+    # Ids outside the database's integer range are simply unknown products (SQLite would overflow on them).
+    products = Product.objects.in_bulk({line.product_id for line in lines
+                                        if type(line.product_id) is int and 0 < line.product_id < 2**63})
     line_errors = []
     for index, line in enumerate(lines):
         problem = _line_problem(line, products.get(line.product_id), unit)
@@ -80,9 +82,9 @@ def _line_problem(line: LineInput, product: Product | None, unit: BusinessUnit) 
         return _("“%(product)s” is not sold at this business unit") % {"product": product.name}
     if not product.is_active:
         return _("“%(product)s” is no longer sold") % {"product": product.name}
-    if not isinstance(line.quantity, int) or not 1 <= line.quantity <= MAX_QUANTITY:
+    if type(line.quantity) is not int or not 1 <= line.quantity <= MAX_QUANTITY:  # bool is not a quantity
         return _("quantity must be between 1 and %(max)d") % {"max": MAX_QUANTITY}
-    if line.unit_price is not None and (not isinstance(line.unit_price, int) or not 0 <= line.unit_price <= MAX_UNIT_PRICE):
+    if line.unit_price is not None and (type(line.unit_price) is not int or not 0 <= line.unit_price <= MAX_UNIT_PRICE):
         return _("unit price must be between 0 and %(max)s won") % {"max": f"{MAX_UNIT_PRICE:,}"}
     return None
 
@@ -97,6 +99,8 @@ def summarize(rows: list[OrderLine], products: dict) -> str:
 def record_refund(*, actor: Actor, order: Order, at: dt.datetime | None = None) -> Order:
     """Refund a whole sale as a negative order. A sale is refunded at most once."""
     order = Order.objects.select_for_update().get(pk=order.pk)
+    if at is not None and (timezone.is_naive(at) or at < order.ordered_at or at > timezone.now() + dt.timedelta(minutes=5)):
+        raise ValidationError({"at": [_("A refund happens after its sale and not in the future.")]})
     if order.kind != OrderKind.SALE:
         raise ValidationError({"order": [_("Only a sale can be refunded.")]})
     if order.refunds.exists():
