@@ -17,7 +17,7 @@ class Command(BaseCommand):
     def handle(self, *args, queues: str, batch: bool, max_tasks, interval: float, **options):
         if settings.TASK_BACKEND == "rq":
             names = settings.TASK_QUEUES if queues == "*" else queues.split(",")
-            argv = ["rqworker", *names, "--with-scheduler"]
+            argv = ["rqworker", *names, "--with-scheduler", "--job-class", "django_tasks_rq.Job"]
             if batch:
                 argv.append("--burst")
             if max_tasks:
