@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -56,6 +57,36 @@ class LeaseKeeper:
     def stop(self) -> None:
         self._stop.set()
         WorkerLease.objects.filter(worker_id=self.worker_id).delete()
+
+    def abandon(self) -> None:
+        """Stop renewing without touching the database (it may be down); the lease goes stale by itself."""
+        self._stop.set()
+
+
+def wait_for_database(max_delay: float = 30.0) -> None:
+    delay = 0.5
+    while True:
+        try:
+            close_old_connections()
+            connection.close()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            return
+        except Exception:  # noqa: BLE001 - any failure means: not back yet
+            time.sleep(delay)
+            delay = min(delay * 2, max_delay)
+
+
+def requeue_own_tasks(worker_id: str) -> int:
+    """Tasks this process claimed under ``worker_id`` and can no longer be running: back to READY."""
+    from django_tasks.base import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    mine = [r.pk for r in DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING).only("id", "worker_ids")
+            if r.worker_ids and r.worker_ids[-1] == worker_id]
+    count = DBTaskResult.objects.filter(pk__in=mine, status=TaskResultStatus.RUNNING).update(status=TaskResultStatus.READY, started_at=None)
+    WorkerLease.objects.filter(worker_id=worker_id).delete()
+    return count
 
 
 def requeue_tasks_of_dead_workers(now: dt.datetime | None = None) -> int:
