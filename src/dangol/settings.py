@@ -162,7 +162,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "dangol.api.errors.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"user": "6000/min"},
+    # Per token and per web process (the cache is process-local): a brake on runaway integrations, not a quota.
+    "DEFAULT_THROTTLE_RATES": {"user": os.environ.get("DANGOL_API_RATE", "30000/min")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Dangol API",
