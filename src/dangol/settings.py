@@ -152,6 +152,11 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "web/locked_out.html"
 AXES_VERBOSE = False
 
+# Behind N reverse proxies (the TLS terminator, a load balancer), the client's address is the N-th from the right
+# in X-Forwarded-For; with 0 (no proxy) REMOTE_ADDR is used and X-Forwarded-For, which anyone can send, is ignored.
+TRUSTED_PROXY_COUNT = int(os.environ.get("DANGOL_TRUSTED_PROXY_COUNT", "0"))
+AXES_CLIENT_IP_CALLABLE = "dangol.core.audit.client_ip"  # one rule for the lockout and the audit trail
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "dangol.api.authentication.BearerTokenAuthentication",
@@ -188,7 +193,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["scrub"],
                              "formatter": os.environ.get("DANGOL_LOG_FORMAT", "plain")}},
     "root": {"handlers": ["console"], "level": os.environ.get("DANGOL_LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    # django.server (runserver's request lines) has its own handler by default: route it through the filter too.
+    "loggers": {"axes": {"level": "WARNING"}, "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
 
 # Background work: Django's tasks framework (django-tasks backport). The database queue by default (SQLite for the

@@ -115,3 +115,19 @@ def test_notes_go_on_the_timeline_newest_first_and_blank_notes_are_refused(units
     page = selectors.timeline_page(user=bora, customer=customer)
     assert [e.summary for e in page] == ["크루아상 좋아함", "첫 방문"]
     assert Interaction.objects.count() == 2
+
+
+def test_night_time_advertising_needs_the_advertising_consent(units, bora, make_customer):
+    customer = make_customer()
+    with pytest.raises(ValidationError):
+        set_consent(actor=Actor(user=bora), customer=customer, channel="sms", purpose="night_marketing", granted=True, unit=None, source="store")
+    set_consent(actor=Actor(user=bora), customer=customer, channel="sms", purpose="marketing", granted=True, unit=None, source="store")
+    set_consent(actor=Actor(user=bora), customer=customer, channel="sms", purpose="night_marketing", granted=True, unit=None, source="store")
+    # withdrawing the advertising consent withdraws the night-time one with it
+    set_consent(actor=Actor(user=bora), customer=customer, channel="sms", purpose="marketing", granted=False, unit=None, source="phone")
+    from dangol.customers.services import current_consents
+
+    assert current_consents(customer) == {("sms", "marketing"): False, ("sms", "night_marketing"): False}
+    with pytest.raises(ValidationError):
+        create_customer(actor=Actor(user=bora), unit=units["bakery"], data=CustomerInput(name="야간만"),
+                        consents=[ConsentInput("kakao", "night_marketing", True)])

@@ -71,3 +71,17 @@ def test_serve_refuses_to_start_with_the_demo_key(tmp_path):
 def test_logs_never_carry_phone_numbers_or_emails():
     line = "lookup 010-1234-5678 and +82 10 9876 5432 for kim@example.com failed; order 12345678 ok"
     assert scrub(line) == "lookup [phone] and [phone] for [email] failed; order 12345678 ok"
+
+
+def test_tracebacks_in_logs_are_scrubbed_too():
+    import logging
+
+    from dangol.core.logging import ScrubPersonalData
+
+    try:
+        raise ValueError("customer +821012345678 already exists")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed for kim@example.com", None, sys.exc_info())
+    ScrubPersonalData().filter(record)
+    text = logging.Formatter().format(record)
+    assert "821012345678" not in text and "kim@example.com" not in text and "[phone]" in text

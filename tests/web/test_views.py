@@ -15,7 +15,7 @@ from tests.helpers import PASSWORD, login
 def customer_post(**overrides):
     data = {"unit": "", "name": "최다은", "phone": "010-3333-4444", "email": "", "gender": "F", "stage": "prospect",
             "sido": "서울특별시", "sigungu": "강남구", "address_line": "", "postal_code": "", "birth_year": "1988",
-            "birth_month": "3", "birth_day": "9", "birth_lunar": "on", "wedding_date": "", "tags": "VIP, 케이크",
+            "birth_month": "3", "birth_day": "9", "birth_lunar": "on", "wedding_month": "", "wedding_day": "", "tags": "VIP, 케이크",
             "consent_method": "signed paper form", "consent_evidence": "동의서 v1", "consent_sms_marketing": "on",
             "consent_kakao_marketing": "on"}
     data.update(overrides)
@@ -144,15 +144,62 @@ def test_duplicate_phone_is_warned_before_saving(client, bora, units, make_custo
     assert response.status_code == 302 and Customer.objects.count() == 2
 
 
-def test_edit_customer_keeps_the_form_round_trip(client, bora, make_customer):
+def edit_post(client, customer, **overrides):
+    page = client.get(reverse("web:customer_edit", args=[customer.pk])).content.decode()
+    version = re.search(r'name="version" value="([^"]+)"', page).group(1)
+    return client.post(reverse("web:customer_edit", args=[customer.pk]), customer_post(unit="", version=version, **overrides))
+
+
+def test_staff_edit_without_seeing_contacts_and_an_empty_phone_keeps_the_number(client, bora, make_customer):
     customer = make_customer(name="김하늘", phone="010-1234-5678", consents=[("sms", "marketing", True)])
     login(client, bora)
     page = client.get(reverse("web:customer_edit", args=[customer.pk])).content.decode()
-    assert 'value="+821012345678"' in page or 'value="010-1234-5678"' in page
-    response = client.post(reverse("web:customer_edit", args=[customer.pk]), customer_post(
-        unit="", name="김하늘", phone="010-1234-5678", consent_sms_marketing="", consent_kakao_marketing=""))
+    assert "010-1234-5678" not in page and "+821012345678" not in page and "010-****-5678" in page
+    response = edit_post(client, customer, name="김하늘", phone="", consent_sms_marketing="", consent_kakao_marketing="")
     assert response.status_code == 302
+    assert customer.contacts.get(is_primary=True).value == "+821012345678"
     assert list(customer.consents.order_by("at", "id").values_list("granted", flat=True)) == [True, False]
+    assert not AuditEvent.objects.filter(action="customer.view_contacts").exists()
+
+
+def test_a_manager_sees_full_contacts_in_the_edit_form_and_that_view_is_audited(client, mina, make_customer):
+    customer = make_customer("seoul-hotel", phone="010-1234-5678")
+    login(client, mina)
+    assert 'value="010-1234-5678"' in client.get(reverse("web:customer_edit", args=[customer.pk])).content.decode()
+    assert AuditEvent.objects.filter(action="customer.view_contacts", actor=mina, object_id=str(customer.pk)).exists()
+
+
+def test_a_form_filled_on_stale_data_does_not_overwrite_a_later_change(client, bora, make_customer):
+    from dangol.customers.services import set_consent
+
+    customer = make_customer(name="김하늘", consents=[("sms", "marketing", True)])
+    login(client, bora)
+    page = client.get(reverse("web:customer_edit", args=[customer.pk])).content.decode()
+    stale = re.search(r'name="version" value="([^"]+)"', page).group(1)
+    # meanwhile the customer opts out by phone
+    set_consent(actor=Actor(user=None), customer=customer, channel="sms", purpose="marketing", granted=False, unit=None, source="phone")
+    response = client.post(reverse("web:customer_edit", args=[customer.pk]),
+                           customer_post(unit="", version=stale, name="김하늘", phone="", consent_sms_marketing="on"))
+    assert response.status_code == 409
+    assert list(customer.consents.order_by("at", "id").values_list("granted", flat=True)) == [True, False]
+
+
+def test_a_lunar_wedding_day_without_a_year_survives_an_edit(client, bora, make_customer):
+    from dangol.customers.services import DateParts
+
+    customer = make_customer(wedding=DateParts(month=5, day=12, is_lunar=True))
+    login(client, bora)
+    response = edit_post(client, customer, name="김하늘", phone="", wedding_month="5", wedding_day="12", wedding_lunar="on")
+    assert response.status_code == 302
+    wedding = customer.anniversaries.get(kind="wedding")
+    assert (wedding.year, wedding.month, wedding.day, wedding.is_lunar) == (None, 5, 12, True)
+
+
+def test_check_phone_ignores_an_exclusion_outside_the_scope(client, bora, make_customer):
+    hotel = make_customer("seoul-hotel", phone="010-3333-4444")
+    login(client, bora)
+    html = client.get(reverse("web:check_phone"), {"phone": "01033334444", "customer": hotel.pk}).content.decode()
+    assert 'data-testid="duplicate-warning"' in html
 
 
 def test_record_purchase_from_the_staff_app(client, bora, units, products, make_customer):

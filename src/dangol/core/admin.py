@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
 
 from .models import AuditEvent, BusinessUnit, User
+from .services import apply_role
 
 
 @admin.register(BusinessUnit)
@@ -16,9 +17,21 @@ class BusinessUnitAdmin(admin.ModelAdmin):
 class UserAdmin(BaseUserAdmin):
     list_display = ["username", "first_name", "last_name", "role", "is_active", "is_staff"]
     list_filter = ["role", "units", "is_active"]
-    filter_horizontal = ["units", "groups", "user_permissions"]
-    fieldsets = BaseUserAdmin.fieldsets + ((_("Dangol access"), {"fields": ["role", "units"]}),)
+    filter_horizontal = ["units"]
+    # Access comes from the role and the units alone; is_staff, is_superuser and groups follow from the role
+    # (services.apply_role), so they are not editable here.
+    fieldsets = (
+        (None, {"fields": ["username", "password"]}),
+        (_("Personal info"), {"fields": ["first_name", "last_name", "email"]}),
+        (_("Dangol access"), {"fields": ["is_active", "role", "units"]}),
+        (_("Important dates"), {"fields": ["last_login", "date_joined"]}),
+    )
     add_fieldsets = BaseUserAdmin.add_fieldsets + ((_("Dangol access"), {"fields": ["role", "units"]}),)
+    readonly_fields = ["last_login", "date_joined"]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        apply_role(form.instance)
 
 
 @admin.register(AuditEvent)

@@ -25,7 +25,15 @@ class Actor:
 
 
 def client_ip(request) -> str | None:
-    # Behind a proxy, set the server to pass REMOTE_ADDR correctly (gunicorn --forwarded-allow-ips).
+    """The client's address: REMOTE_ADDR, or behind DANGOL_TRUSTED_PROXY_COUNT proxies the address the outermost
+    trusted proxy saw (X-Forwarded-For entries further left can be forged by the client)."""
+    from django.conf import settings
+
+    count = settings.TRUSTED_PROXY_COUNT
+    if count:
+        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
+        if len(hops) >= count:
+            return hops[-count]
     return request.META.get("REMOTE_ADDR") or None
 
 

@@ -23,6 +23,10 @@ class ScrubPersonalData(logging.Filter):
         cleaned = scrub(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        if record.exc_info:
+            # Tracebacks quote values (an IntegrityError names the duplicate phone): format once, scrubbed.
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
         return True
 
 

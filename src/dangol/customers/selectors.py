@@ -84,6 +84,15 @@ def get_customer_for(*, user: User, customer_id: int) -> Customer:
     ).get(pk=customer_id)
 
 
+def acting_unit(*, user: User, customer: Customer):
+    """The business unit a staff action on this customer is recorded at (consent evidence, notes): the customer's
+    home unit when the user works there, else the first unit the two share; None for admins outside them."""
+    shared = units_for(user).filter(memberships__customer=customer).order_by("name")
+    if customer.home_unit_id and shared.filter(pk=customer.home_unit_id).exists():
+        return customer.home_unit
+    return shared.first()
+
+
 def consent_overview(customer: Customer) -> list[dict]:
     """The consent in force per channel and purpose, with when, where and how it was given or withdrawn."""
     latest = {}

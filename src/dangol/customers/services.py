@@ -135,11 +135,28 @@ def clean_customer_input(data: CustomerInput) -> CustomerInput:
     return data
 
 
-def clean_consents(consents: list[ConsentInput]) -> list[ConsentInput]:
+def clean_consents(consents: list[ConsentInput], current: dict[tuple[str, str], bool] | None = None) -> list[ConsentInput]:
+    """Check the consents and return them with the night-time rule applied.
+
+    Advertising at night (21:00–08:00) needs its own consent on top of the advertising consent of the same channel
+    (정보통신망법 §50): a night grant without the advertising consent is refused, and withdrawing the advertising
+    consent withdraws the night-time one with it."""
     for consent in consents:
         if consent.channel not in Channel.values or consent.purpose not in Purpose.values:
             raise ValidationError({"consents": [_("Unknown consent channel or purpose.")]})
-    return consents
+    state = dict(current or {})
+    state.update({(c.channel, c.purpose): c.granted for c in consents})
+    result = list(consents)
+    for channel in Channel.values:
+        marketing = state.get((channel, Purpose.MARKETING), False)
+        night = state.get((channel, Purpose.NIGHT_MARKETING), False)
+        if night and not marketing:
+            asked = next((c for c in consents if (c.channel, c.purpose) == (channel, Purpose.NIGHT_MARKETING)), None)
+            if asked is not None and asked.granted:
+                raise ValidationError({"consents": [_("Night-time advertising needs the advertising consent of the same channel.")]})
+            result = [c for c in result if (c.channel, c.purpose) != (channel, Purpose.NIGHT_MARKETING)]
+            result.append(ConsentInput(channel, Purpose.NIGHT_MARKETING, False))
+    return result
 
 
 @transaction.atomic
@@ -147,7 +164,7 @@ def create_customer(*, actor: Actor, unit: BusinessUnit, data: CustomerInput, co
                     consent_source: str = ConsentSource.STORE, consent_method: str = "", consent_evidence: str = "",
                     joined_at: dt.datetime | None = None) -> Customer:
     clean_customer_input(data)
-    clean_consents(list(consents))
+    consents = clean_consents(list(consents))
     now = timezone.now()
     customer = Customer.objects.create(
         name=data.name, gender=data.gender, stage=data.stage, home_unit=unit, joined_at=joined_at or now, created_by=actor.user,
@@ -167,9 +184,9 @@ def update_customer(*, actor: Actor, customer: Customer, data: CustomerInput, co
                     unit: BusinessUnit | None = None, consent_source: str = ConsentSource.STORE, consent_method: str = "",
                     consent_evidence: str = "") -> Customer:
     clean_customer_input(data)
-    if consents is not None:
-        clean_consents(consents)
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if consents is not None:
+        consents = clean_consents(consents, current_consents(customer))
     before = snapshot(customer)
     customer.name, customer.gender, customer.stage = data.name, data.gender, data.stage
     customer.save(update_fields=["name", "gender", "stage", "updated_at"])
@@ -203,6 +220,14 @@ def snapshot(customer: Customer) -> dict:
         "birthday": anniversaries.get(AnniversaryKind.BIRTHDAY), "wedding": anniversaries.get(AnniversaryKind.WEDDING),
         "tags": sorted(customer.tags.values_list("name", flat=True)),
     }
+
+
+def profile_version(customer: Customer) -> str:
+    """A fingerprint of the profile and its consents: a form posted with an older one was filled in on stale data."""
+    import hashlib
+
+    state = {**snapshot(customer), "consents": sorted(current_consents(customer).items())}
+    return hashlib.sha256(repr(sorted(state.items())).encode()).hexdigest()[:16]
 
 
 def _filled_fields(data: CustomerInput) -> list[str]:
@@ -274,14 +299,21 @@ def current_consents(customer: Customer) -> dict[tuple[str, str], bool]:
 @transaction.atomic
 def set_consent(*, actor: Actor, customer: Customer, channel: str, purpose: str, granted: bool, unit: BusinessUnit | None,
                 source: str, method: str = "", evidence: str = "") -> Consent:
-    clean_consents([ConsentInput(channel, purpose, granted)])
+    current = current_consents(customer)
+    changes = clean_consents([ConsentInput(channel, purpose, granted)], current)
     if source not in ConsentSource.values:
         raise ValidationError({"source": [_("Unknown consent source.")]})
-    consent = _write_consent(customer, ConsentInput(channel, purpose, granted), actor=actor, unit=unit, source=source,
-                             method=method, evidence=evidence, at=timezone.now())
-    audit.record(actor=actor, action="consent.grant" if granted else "consent.withdraw", obj=customer,
-                 fields=[f"consent.{channel}.{purpose}"])
-    return consent
+    now = timezone.now()
+    written = None
+    for change in changes:
+        if current.get((change.channel, change.purpose), False) == change.granted and (change.channel, change.purpose) != (channel, purpose):
+            continue  # the night-time consent was not granted: nothing to withdraw
+        record = _write_consent(customer, change, actor=actor, unit=unit, source=source, method=method, evidence=evidence, at=now)
+        if (change.channel, change.purpose) == (channel, purpose):
+            written = record
+        audit.record(actor=actor, action="consent.grant" if change.granted else "consent.withdraw", obj=customer,
+                     fields=[f"consent.{change.channel}.{change.purpose}"])
+    return written
 
 
 @transaction.atomic

@@ -76,6 +76,8 @@ class Order(models.Model):
                 condition=(models.Q(kind="sale", total__gte=0, refund_of__isnull=True) | models.Q(kind="refund", total__lte=0)),
                 name="order_sign_matches_kind",
             ),
+            # A sale is refunded at most once (the service checks under a row lock; this is the backstop).
+            models.UniqueConstraint(fields=["refund_of"], condition=models.Q(kind="refund"), name="order_one_refund_per_sale"),
         ]
         verbose_name = _("order")
         verbose_name_plural = _("orders")

@@ -40,15 +40,24 @@ class CustomerForm(forms.Form):
     birth_day = forms.IntegerField(label=_("Day"), required=False, min_value=1, max_value=31)
     birth_lunar = forms.BooleanField(label=_("Lunar calendar (음력)"), required=False)
     birth_leap = forms.BooleanField(label=_("Leap month (윤달)"), required=False)
-    wedding_date = forms.DateField(label=_("Wedding anniversary"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    wedding_year = forms.IntegerField(label=_("Year"), required=False, min_value=1900, max_value=2100)
+    wedding_month = forms.IntegerField(label=_("Month"), required=False, min_value=1, max_value=12)
+    wedding_day = forms.IntegerField(label=_("Day"), required=False, min_value=1, max_value=31)
+    wedding_lunar = forms.BooleanField(label=_("Lunar calendar (음력)"), required=False)
     tags = forms.CharField(label=_("Tags"), required=False, help_text=_("Separate with commas"))
     consent_method = forms.ChoiceField(label=_("How was consent given?"), choices=CONSENT_METHODS)
     consent_evidence = forms.CharField(label=_("Notice shown (version)"), initial=DEFAULT_EVIDENCE, max_length=500,
                                        widget=forms.Textarea(attrs={"rows": 2}))
+    version = forms.CharField(widget=forms.HiddenInput, required=False)
     confirm_duplicate = forms.BooleanField(label=_("Save anyway: this is a different person with the same phone number"), required=False)
 
-    def __init__(self, *args, units=None, **kwargs):
+    def __init__(self, *args, units=None, masked_contacts: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        # Staff who may not see full contacts edit without them: an empty field keeps the number on file.
+        self.masked_contacts = masked_contacts or {}
+        for name, masked in self.masked_contacts.items():
+            self.fields[name].help_text = _("On file: %(masked)s. Leave empty to keep it.") % {"masked": masked}
+            self.fields[name].widget.attrs["placeholder"] = masked
         for channel, channel_label in Channel.choices:
             for purpose, _purpose_label in Purpose.choices:
                 self.fields[consent_field_name(channel, purpose)] = forms.BooleanField(label=channel_label, required=False)
@@ -66,9 +75,10 @@ class CustomerForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        parts = [data.get("birth_month"), data.get("birth_day")]
-        if any(p is not None for p in parts) and not all(p is not None for p in parts):
-            self.add_error("birth_day", _("Give both the month and the day of the birthday."))
+        for prefix in ("birth", "wedding"):
+            parts = [data.get(f"{prefix}_month"), data.get(f"{prefix}_day")]
+            if any(p is not None for p in parts) and not all(p is not None for p in parts):
+                self.add_error(f"{prefix}_day", _("Give both the month and the day."))
         for channel, _label in Channel.choices:
             if data.get(consent_field_name(channel, Purpose.NIGHT_MARKETING)) and not data.get(consent_field_name(channel, Purpose.MARKETING)):
                 self.add_error(consent_field_name(channel, Purpose.NIGHT_MARKETING),
@@ -87,9 +97,9 @@ class CustomerForm(forms.Form):
             birthday = DateParts(year=d.get("birth_year"), month=d["birth_month"], day=d["birth_day"],
                                  is_lunar=bool(d.get("birth_lunar")), is_leap_month=bool(d.get("birth_leap")))
         wedding = None
-        if d.get("wedding_date"):
-            w = d["wedding_date"]
-            wedding = DateParts(year=w.year, month=w.month, day=w.day)
+        if d.get("wedding_month") and d.get("wedding_day"):
+            wedding = DateParts(year=d.get("wedding_year"), month=d["wedding_month"], day=d["wedding_day"],
+                                is_lunar=bool(d.get("wedding_lunar")))
         return CustomerInput(
             name=d.get("name") or "", phone=d.get("phone") or "", email=d.get("email") or "", gender=d.get("gender") or "",
             stage=d.get("stage") or Stage.PROSPECT, sido=d.get("sido") or "", sigungu=d.get("sigungu") or "",
@@ -103,7 +113,7 @@ class CustomerForm(forms.Form):
 
     def apply_service_errors(self, exc: ValidationError, skip_fields_with_errors: bool = False) -> None:
         """Show each service error next to its field (birthday errors next to the day)."""
-        mapping = {"birthday": "birth_day", "wedding": "wedding_date", "consents": None}
+        mapping = {"birthday": "birth_day", "wedding": "wedding_day", "consents": None}
         for key, messages in exc.message_dict.items():
             field = mapping.get(key, key)
             if skip_fields_with_errors and field in self.errors:
@@ -112,9 +122,11 @@ class CustomerForm(forms.Form):
                 self.add_error(field if field in self.fields else None, message)
 
 
-def initial_from_customer(customer, consents: dict) -> dict:
+def initial_from_customer(customer, consents: dict, *, full_contacts: bool, version: str) -> dict:
     phone = next((display_phone(c.value) for c in customer.contacts.all() if c.kind == "phone" and c.is_primary), "")
     email = next((c.value for c in customer.contacts.all() if c.kind == "email" and c.is_primary), "")
+    if not full_contacts:
+        phone = email = ""
     address = next((a for a in customer.addresses.all() if a.is_primary), None)
     anniversaries = {a.kind: a for a in customer.anniversaries.all()}
     initial = {
@@ -122,17 +134,16 @@ def initial_from_customer(customer, consents: dict) -> dict:
         "tags": ", ".join(t.name for t in customer.tags.all()),
     }
     if address:
-        initial.update(sido=address.sido, sigungu=address.sigungu, address_line=address.line, postal_code=address.postal_code)
+        initial.update(sido=address.sido, sigungu=address.sigungu, postal_code=address.postal_code,
+                       address_line=address.line if full_contacts else "")
     if birthday := anniversaries.get("birthday"):
         initial.update(birth_year=birthday.year, birth_month=birthday.month, birth_day=birthday.day,
                        birth_lunar=birthday.is_lunar, birth_leap=birthday.is_leap_month)
     if wedding := anniversaries.get("wedding"):
-        if wedding.year:
-            import datetime as dt
-
-            initial["wedding_date"] = dt.date(wedding.year, wedding.month, wedding.day)
+        initial.update(wedding_year=wedding.year, wedding_month=wedding.month, wedding_day=wedding.day, wedding_lunar=wedding.is_lunar)
     for (channel, purpose), granted in consents.items():
         initial[consent_field_name(channel, purpose)] = granted
+    initial["version"] = version
     return initial
 
 

@@ -14,7 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from dangol.core import audit
 from dangol.core.audit import Actor
-from dangol.core.phones import try_normalize_phone
+from dangol.core.masking import mask_email
+from dangol.core.phones import mask_phone, try_normalize_phone
 from dangol.core.selectors import units_for
 from dangol.customers import selectors as customer_selectors
 from dangol.customers import services as customer_services
@@ -133,18 +134,29 @@ def customer_create(request):
 @require_http_methods(["GET", "POST"])
 def customer_edit(request, customer_id: int):
     customer = _customer_or_404(request, customer_id)
-    consents = customer_services.current_consents(customer)
-    form = CustomerForm(request.POST or None, initial=initial_from_customer(customer, consents))
+    full = request.user.may_see_full_contacts
+    version = customer_services.profile_version(customer)
+    initial = initial_from_customer(customer, customer_services.current_consents(customer), full_contacts=full, version=version)
+    form = CustomerForm(request.POST or None, initial=initial, masked_contacts=None if full else _masked_contacts(customer))
+    if request.method == "GET" and full and customer.contacts.exists():
+        # The form shows the full phone, email and street address: that is a view of contact details.
+        audit.record(actor=Actor.from_request(request), action="customer.view_contacts", obj=customer,
+                     fields=["phone", "email", "address"])
     duplicates = None
     if request.method == "POST" and form.is_valid():
+        if form.cleaned_data.get("version") != version:
+            form.add_error(None, _("Someone changed this customer while you were editing. Reload the page and make your change again."))
+            return render(request, "web/customer_form.html", _form_context(request, form, customer=customer), status=409)
         data = form.to_input()
+        if not full:
+            _keep_hidden_contacts(customer, data)
         duplicates = _duplicate_warning(request, form, data.phone, exclude_id=customer.pk)
         if duplicates is None:
             try:
                 customer_services.update_customer(
                     actor=Actor.from_request(request), customer=customer, data=data, consents=form.to_consents(),
-                    unit=units_for(request.user).first(), consent_method=form.cleaned_data["consent_method"],
-                    consent_evidence=form.cleaned_data["consent_evidence"],
+                    unit=customer_selectors.acting_unit(user=request.user, customer=customer),
+                    consent_method=form.cleaned_data["consent_method"], consent_evidence=form.cleaned_data["consent_evidence"],
                 )
             except ValidationError as exc:
                 form.apply_service_errors(exc)
@@ -152,6 +164,28 @@ def customer_edit(request, customer_id: int):
                 messages.success(request, _("Changes saved."))
                 return redirect("web:customer_detail", customer_id=customer.pk)
     return render(request, "web/customer_form.html", _form_context(request, form, customer=customer, duplicates=duplicates))
+
+
+def _masked_contacts(customer: Customer) -> dict:
+    masked = {}
+    for contact in customer.contacts.all():
+        if contact.is_primary:
+            masked[contact.kind] = mask_phone(contact.value) if contact.kind == "phone" else mask_email(contact.value)
+    address = customer.addresses.filter(is_primary=True).first()
+    if address and address.line:
+        masked["address_line"] = "***"
+    return masked
+
+
+def _keep_hidden_contacts(customer: Customer, data) -> None:
+    """Staff edit with masked contacts: an empty field keeps what is on file."""
+    current = customer_services.snapshot(customer)
+    if not data.phone:
+        data.phone = current["phone"]
+    if not data.email:
+        data.email = current["email"]
+    if not data.address_line:
+        data.address_line = current["address"][2]
 
 
 def _duplicate_warning(request, form, raw_phone: str, exclude_id: int | None = None):
@@ -171,11 +205,13 @@ def check_phone(request):
     """htmx: warn about a duplicate phone number while the form is being filled in."""
     raw = request.GET.get("phone", "")[:30]
     exclude = request.GET.get("customer")
+    exclude_id = int(exclude) if exclude and exclude.isdigit() and len(exclude) < 19 else None
+    if exclude_id and not customer_selectors.customers_for(request.user).filter(pk=exclude_id).exists():
+        exclude_id = None  # excluding a customer one cannot see would tell whether that customer has this phone
     e164 = try_normalize_phone(raw) if raw.strip() else None
     matches = None
     if e164:
-        matches = customer_selectors.customers_with_phone(
-            user=request.user, phone_e164=e164, exclude_id=int(exclude) if exclude and exclude.isdigit() else None)
+        matches = customer_selectors.customers_with_phone(user=request.user, phone_e164=e164, exclude_id=exclude_id)
         if not (matches.visible or matches.elsewhere):
             matches = None
     return render(request, "web/partials/phone_check.html", {"duplicates": matches, "invalid": bool(raw.strip()) and not e164})
@@ -188,8 +224,8 @@ def customer_add_note(request, customer_id: int):
     form = NoteForm(request.POST)
     if form.is_valid():
         try:
-            customer_services.add_note(actor=Actor.from_request(request), customer=customer, unit=units_for(request.user).first()
-                                       if not request.user.sees_all_units else None,
+            customer_services.add_note(actor=Actor.from_request(request), customer=customer,
+                                       unit=customer_selectors.acting_unit(user=request.user, customer=customer),
                                        text=form.cleaned_data["text"], kind=form.cleaned_data["kind"])
         except ValidationError as exc:
             for field, errs in exc.message_dict.items():
@@ -214,7 +250,7 @@ def customer_add_preference(request, customer_id: int):
     if form.is_valid():
         try:
             customer_services.add_preference(actor=Actor.from_request(request), customer=customer,
-                                             unit=None if request.user.sees_all_units else units_for(request.user).first(),
+                                             unit=customer_selectors.acting_unit(user=request.user, customer=customer),
                                              topic=form.cleaned_data["topic"], value=form.cleaned_data["value"])
         except ValidationError as exc:
             for field, errs in exc.message_dict.items():

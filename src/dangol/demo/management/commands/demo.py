@@ -26,8 +26,13 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42)
 
     def handle(self, *args, no_serve: bool, port: int, customers: int, seed: int, **options):
+        from django.conf import settings
+        from django.core.management.base import CommandError
+
         from dangol.demo.generator import ensure_reference_data, generate
 
+        if settings.DANGOL_ENV == "production":
+            raise CommandError("The demo creates accounts with a published password: not in production (DANGOL_ENV=production).")
         call_command("migrate", interactive=False, verbosity=0)
         ensure_reference_data()
         if not Customer.objects.exists():
