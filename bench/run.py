@@ -233,7 +233,11 @@ def load_benchmarks(env: dict, scale: str, rate: float, duration: float) -> list
         "ids = [r.randrange(1, m) for _ in range(500)]\n"
         "phones = list(ContactPoint.objects.filter(kind='phone', customer_id__in=ids).values_list('value', flat=True))\n"
         "p = Product.objects.filter(unit__code='bakery', is_active=True).values_list('id', flat=True)[:5]\n"
-        "print(json.dumps({'phones': phones, 'ids': ids, 'products': list(p)}))")).stdout.strip().splitlines()[-1])
+        "from django.contrib.sessions.backends.db import SessionStore\nfrom dangol.core.models import User\n"
+        "u = User.objects.get(username='demo')\ns = SessionStore()\n"
+        "s.update({'_auth_user_id': str(u.pk), '_auth_user_backend': 'django.contrib.auth.backends.ModelBackend', "
+        "'_auth_user_hash': u.get_session_auth_hash()})\ns.create()\n"
+        "print(json.dumps({'phones': phones, 'ids': ids, 'products': list(p), 'session': s.session_key}))")).stdout.strip().splitlines()[-1])
     server = subprocess.Popen([sys.executable, "-m", "dangol.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "3", "--threads", "2"],
                               env=serve_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -249,6 +253,8 @@ def load_benchmarks(env: dict, scale: str, rate: float, duration: float) -> list
         rng = random.Random(11)
         scenarios = {
             "api_lookup_by_phone": lambda i: Request("GET", f"/api/v1/customers?phone={pick(rng, info['phones']).replace('+', '%2B')}", auth),
+            "web_customer_360_page": lambda i: Request("GET", f"/customers/{pick(rng, info['ids'])}/",
+                                                       {"Cookie": f"sessionid={info['session']}"}),
             "api_customer_detail": lambda i: Request("GET", f"/api/v1/customers/{pick(rng, info['ids'])}", auth),
             "api_create_order": lambda i: Request("POST", "/api/v1/orders", {**auth, "Content-Type": "application/json"}, json.dumps({
                 "unit": "bakery", "customer": pick(rng, info["ids"]), "channel": "store",

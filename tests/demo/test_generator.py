@@ -163,7 +163,7 @@ def test_phones_are_korean_mobiles_in_e164_with_their_last_four_digits(report):
     for phone in phones:
         assert re.fullmatch(r"\+8210[2-9]\d{7}", phone.value)
         assert phone.last4 == phone.value[-4:] and phone.label == "mobile" and phone.is_primary
-    for phone in phones[:50]:
+    for phone in phones:
         assert normalize_phone(phone.value) == phone.value
         assert normalize_phone(f"010-{phone.value[5:9]}-{phone.value[9:]}") == phone.value
     # the persons' numbers are distinct; only a duplicate record repeats one
@@ -328,3 +328,21 @@ def test_every_name_syllable_has_a_romanisation():
     syllables = {s for pools in people.GIVEN_POOLS.values() for pool in pools for s in pool}
     assert syllables <= set(people.ROMANISED_SYLLABLES)
     assert all(0 < sum(people.region_weights(u.code)) < 1.0001 for u in UNITS)
+
+
+def test_generated_numbers_avoid_unallocated_ranges_and_stay_distinct():
+    import numpy as np
+    import phonenumbers
+
+    from dangol.demo.generator import PHONE_SPACE, _phone_numbers
+
+    class Plan:
+        phone_multiplier, phone_offset = 12_345_679, 777
+    positions = np.arange(0, PHONE_SPACE, 37)  # 2.15 million positions across the whole space
+    numbers = _phone_numbers(Plan, positions)
+    assert len(np.unique(numbers)) == len(numbers)
+    assert numbers.min() >= 20_000_000 and numbers.max() <= 99_999_999
+    assert not ((numbers >= 59_700_000) & (numbers < 60_000_000)).any()
+    for middle in range(2000, 10000):  # every middle group the generator can produce is a valid number
+        if not 5970 <= middle <= 5999:
+            assert phonenumbers.is_valid_number(phonenumbers.parse(f"+8210{middle}1234", None)), middle

@@ -336,7 +336,7 @@ class _Plan:
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,)))
         # Phone numbers and email tokens are affine bijections of the customer's position: unique without a lookup.
         phone_multiplier = int(rng.integers(1_000_000, 80_000_000)) | 1
-        while phone_multiplier % 5 == 0:
+        while phone_multiplier % 5 == 0 or phone_multiplier % 797 == 0:  # coprime with PHONE_SPACE
             phone_multiplier += 2
         email_modulus = 10 ** max(4, len(str(max(customers, 1) * 10)))
         email_multiplier = int(rng.integers(email_modulus // 10, email_modulus)) | 1
@@ -500,9 +500,20 @@ def _sample_people(plan: _Plan, rng: np.random.Generator, n: int) -> _People:
                    last_day=last_day, surname=surname, first=first, second=second, birth=birth)
 
 
+# 010-5970-xxxx … 010-5999-xxxx are not allocated (phonenumbers rejects them, and so does the app's validation):
+# the generator draws from the 79.7 million numbers around that gap.
+PHONE_GAP_START, PHONE_GAP = 59_700_000, 300_000
+PHONE_SPACE = 80_000_000 - PHONE_GAP  # 797 × 10^5
+
+
+def _skip_unallocated(numbers: np.ndarray) -> np.ndarray:
+    return np.where((numbers >= PHONE_GAP_START) & (numbers < PHONE_GAP_START + PHONE_GAP), numbers + PHONE_GAP, numbers)
+
+
 def _phone_numbers(plan: _Plan, positions: np.ndarray) -> np.ndarray:
-    """The 8 digits after 010 (the first one 2..9), distinct for distinct positions below 80 million."""
-    return 20_000_000 + (positions * plan.phone_multiplier + plan.phone_offset) % 80_000_000
+    """The 8 digits after 010 (the first one 2..9), distinct for distinct positions below 79.7 million."""
+    drawn = 20_000_000 + (positions * plan.phone_multiplier + plan.phone_offset) % PHONE_SPACE
+    return np.where(drawn >= PHONE_GAP_START, drawn + PHONE_GAP, drawn)
 
 
 def _change_one_digit(rng: np.random.Generator, numbers: np.ndarray) -> np.ndarray:
@@ -511,7 +522,7 @@ def _change_one_digit(rng: np.random.Generator, numbers: np.ndarray) -> np.ndarr
     digit = (numbers // power) % 10
     new = np.where(position == 0, 2 + (digit - 2 + rng.integers(1, 8, len(numbers))) % 8,
                    (digit + rng.integers(1, 10, len(numbers))) % 10)
-    return numbers + (new - digit) * power
+    return _skip_unallocated(numbers + (new - digit) * power)
 
 
 # --- one chunk ----------------------------------------------------------------------------------------------------
