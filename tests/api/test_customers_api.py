@@ -434,3 +434,20 @@ def test_put_and_delete_are_not_allowed(bora_api, make_customer):
         assert response.status_code == 405
         assert response.json()["code"] == "method_not_allowed"
     assert Customer.objects.filter(pk=customer.pk).exists()
+
+
+def test_the_counter_lookup_fast_path_answers_like_the_general_list(bora_api, mina_api, make_customer, units, django_assert_max_num_queries):
+    """The phone lookup takes a hand-written query; its rows, masking and scope must match the general path."""
+    own = make_customer("bakery", name="김하늘", phone="010-2468-1357", sido="서울", sigungu="강남구", tags=["단골"])
+    make_customer("seoul-hotel", name="이하늘", phone="010-2468-1357")  # same number, another unit
+    client = bora_api
+    with django_assert_max_num_queries(4):
+        fast = client.get("/api/v1/customers", {"phone": "01024681357"}).json()
+    general = client.get("/api/v1/customers", {"phone": "01024681357", "stage": "prospect"}).json()
+    assert fast["count"] == 1 and fast["results"] == general["results"]
+    row = fast["results"][0]
+    assert (row["id"], row["name"], row["phone"], row["sido"], row["sigungu"], row["tags"], row["home_unit"]) == (
+        own.pk, "김*늘", "010-****-1357", "서울특별시", "강남구", ["단골"], "bakery")
+    by_last4 = client.get("/api/v1/customers", {"last4": "1357"}).json()
+    assert [r["id"] for r in by_last4["results"]] == [own.pk]
+    assert mina_api.get("/api/v1/customers", {"phone": "010-2468-1357"}).json()["count"] == 1

@@ -192,15 +192,14 @@ def _mask(kind: str, value: str) -> str:
 
 
 class CustomerListItemSerializer(serializers.Serializer):
-    """A list row: name and contacts always masked. Needs ``with_list_data`` plus the tags prefetched."""
+    """A list row: name and contacts always masked. Needs ``with_list_columns`` plus the tags prefetched."""
 
     id = serializers.IntegerField()
     name = serializers.SerializerMethodField(help_text="Masked: 김*늘.")
     phone = serializers.SerializerMethodField(help_text="Primary phone, masked: 010-****-5678.")
     email = serializers.SerializerMethodField(help_text="Primary email, masked.")
     stage = serializers.ChoiceField(choices=Stage.choices)
-    home_unit = serializers.CharField(source="home_unit.code", allow_null=True, read_only=True,
-                                      help_text="Code of the unit where the customer registered.")
+    home_unit = serializers.SerializerMethodField(help_text="Code of the unit where the customer registered.")
     sido = serializers.SerializerMethodField()
     sigungu = serializers.SerializerMethodField()
     tags = serializers.SerializerMethodField()
@@ -210,25 +209,28 @@ class CustomerListItemSerializer(serializers.Serializer):
         return mask_name(obj.name)
 
     def get_phone(self, obj) -> str:
-        return _mask(ContactKind.PHONE, _primary(obj.primary_contacts, ContactKind.PHONE))
+        return _mask(ContactKind.PHONE, obj.primary_phone or "")
 
     def get_email(self, obj) -> str:
-        return _mask(ContactKind.EMAIL, _primary(obj.primary_contacts, ContactKind.EMAIL))
-
-    def _address(self, obj):
-        return next((a for a in obj.addresses.all() if a.is_primary), None)
+        return _mask(ContactKind.EMAIL, obj.primary_email or "")
 
     def get_sido(self, obj) -> str:
-        address = self._address(obj)
-        return address.sido if address else ""
+        return obj.region_sido or ""
 
     def get_sigungu(self, obj) -> str:
-        address = self._address(obj)
-        return address.sigungu if address else ""
+        return obj.region_sigungu or ""
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_tags(self, obj):
+        if hasattr(obj, "tag_names"):
+            return obj.tag_names
         return [tag.name for tag in obj.tags.all()]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_home_unit(self, obj):
+        if hasattr(obj, "home_unit_code"):
+            return obj.home_unit_code
+        return obj.home_unit.code if obj.home_unit_id else None
 
 
 class CustomerDetailSerializer(serializers.Serializer):

@@ -156,14 +156,31 @@ class CustomerListMixin:
     serializer_class = CustomerListItemSerializer
 
     def list_response(self, request, params: dict) -> Response:
+        fast = self.counter_lookup(request, params)
+        if fast is not None:
+            return fast
         unit = unit_in_scope(request.user, params["unit"]) if params.get("unit") else None
         qs = customers_matching(
             customer_selectors.customers_for(request.user), q=params.get("q", ""), phone_e164=params.get("phone", ""),
             last4=params.get("last4", ""), stage=params.get("stage", ""), unit=unit, tag=params.get("tag", ""),
         )
-        qs = customer_selectors.with_list_data(qs).prefetch_related("tags").order_by("-joined_at", "-id")
+        qs = customer_selectors.with_list_columns(qs).prefetch_related("tags").order_by("-joined_at", "-id")
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(CustomerListItemSerializer(page, many=True).data)
+
+
+    def counter_lookup(self, request, params: dict) -> Response | None:
+        """A lookup by phone (or last four digits) alone, first page: one hand-written query, same response shape."""
+        only = {k for k, v in params.items() if v}
+        if only not in ({"phone"}, {"last4"}) or request.query_params.get("offset") not in (None, "", "0"):
+            return None
+        limit = self.paginator.get_limit(request)
+        rows = customer_selectors.phone_lookup(user=request.user, phone_e164=params.get("phone", ""),
+                                               last4=params.get("last4", ""), limit=limit + 1)
+        if len(rows) > limit:
+            return None  # more than a page: the general path pages and counts
+        data = CustomerListItemSerializer(rows, many=True).data
+        return Response({"count": len(rows), "next": None, "previous": None, "results": data})
 
 
 class CustomerListCreateView(CustomerListMixin, ApiView, GenericAPIView):
