@@ -251,21 +251,28 @@ def load_benchmarks(env: dict, scale: str, rate: float, duration: float) -> list
                 time.sleep(0.3)
         auth = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         rng = random.Random(11)
-        scenarios = {
-            "api_lookup_by_phone": lambda i: Request("GET", f"/api/v1/customers?phone={pick(rng, info['phones']).replace('+', '%2B')}", auth),
-            "web_customer_360_page": lambda i: Request("GET", f"/customers/{pick(rng, info['ids'])}/",
-                                                       {"Cookie": f"sessionid={info['session']}"}),
-            "api_customer_detail": lambda i: Request("GET", f"/api/v1/customers/{pick(rng, info['ids'])}", auth),
-            "api_create_order": lambda i: Request("POST", "/api/v1/orders", {**auth, "Content-Type": "application/json"}, json.dumps({
+        # The counter lookup runs at the target rate; the heavier pages at a rate a counter team needs and this
+        # machine sustains beside its load generator (their saturation point is in the README).
+        scenarios = [
+            ("api_lookup_by_phone", rate, lambda i: Request(
+                "GET", f"/api/v1/customers?phone={pick(rng, info['phones']).replace('+', '%2B')}", auth)),
+            ("api_create_order", rate / 2, lambda i: Request("POST", "/api/v1/orders", {**auth, "Content-Type": "application/json"}, json.dumps({
                 "unit": "bakery", "customer": pick(rng, info["ids"]), "channel": "store",
-                "lines": [{"product": pick(rng, info["products"]), "quantity": 1 + i % 3}]}).encode()),
-        }
+                "lines": [{"product": pick(rng, info["products"]), "quantity": 1 + i % 3}]}).encode())),
+            ("api_customer_detail", rate / 2, lambda i: Request("GET", f"/api/v1/customers/{pick(rng, info['ids'])}", auth)),
+            ("web_customer_360_page", rate / 2, lambda i: Request("GET", f"/customers/{pick(rng, info['ids'])}/",
+                                                                  {"Cookie": f"sessionid={info['session']}"})),
+        ]
         measures = []
-        run_load(base, scenarios["api_lookup_by_phone"], rate=50, duration=2)  # warm up
-        for name, make in scenarios.items():
-            runs = [run_load(base, make, rate=rate, duration=duration) for _ in range(2)]
+        run_load(base, scenarios[0][2], rate=50, duration=2)  # warm up
+        for name, scenario_rate, make in scenarios:
+            runs = []
+            for _ in range(2):
+                time.sleep(5)  # let the server drain what the previous run left queued
+                runs.append(run_load(base, make, rate=scenario_rate, duration=duration))
             best = runs[-1].summary()
-            measures.append(Measure(f"load_{name}", scale, f"{rate:.0f} req/s for {duration:.0f} s, open loop", "target p99 ≤ 50 ms (lookup)",
+            target = "target p99 ≤ 50 ms" if name == "api_lookup_by_phone" else "—"
+            measures.append(Measure(f"load_{name}", scale, f"{scenario_rate:.0f} req/s for {duration:.0f} s, open loop", target,
                                     "ms p99", [r.percentile(99) for r in runs], [], extra=best))
         return measures
     finally:
