@@ -117,10 +117,10 @@ def redis_outage(seconds: int = 60) -> dict:
 
 
 def disk_full_backup() -> dict:
-    """A 2 MB tmpfs stands in for a full disk."""
+    """A 256 kB tmpfs stands in for a full disk."""
     mount = Path("/tmp/dangol-full-disk")
     mount.mkdir(exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True).returncode == 0
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True).returncode == 0
     if not mounted:
         return {"fault": "disk full during a backup", "ok": None, "detail": "could not mount a small tmpfs here (needs root)"}
     env, name = scratch()
@@ -129,7 +129,7 @@ def disk_full_backup() -> dict:
         result = dangol(env, "backup", str(mount / "dangol.backup"), check=False)
         leftovers = sorted(p.name for p in mount.iterdir())
         ok = result.returncode != 0 and "dangol.backup" not in leftovers
-        return {"fault": "disk full during a backup (2 MB volume)", "ok": ok,
+        return {"fault": "disk full during a backup (256 kB volume)", "ok": ok,
                 "detail": f"exit {result.returncode}; message: {result.stderr.strip().splitlines()[-1][:160] if result.stderr.strip() else ''}; "
                           f"files left: {leftovers or 'none'}"}
     finally:
@@ -138,12 +138,15 @@ def disk_full_backup() -> dict:
 
 
 def main():
-    results = [postgres_restart(), redis_outage(int(os.environ.get("DANGOL_FAULT_REDIS_SECONDS", "60"))), disk_full_backup()]
+    faults = {"postgres": postgres_restart, "redis": lambda: redis_outage(int(os.environ.get("DANGOL_FAULT_REDIS_SECONDS", "60"))),
+              "disk": disk_full_backup}
+    chosen = sys.argv[1:] or list(faults)
+    results = [faults[name]() for name in chosen]
     lines = ["| fault | result | what happened |", "|---|---|---|"]
     for r in results:
         verdict = {True: "pass", False: "FAIL", None: "not run"}[r["ok"]]
         lines.append(f"| {r['fault']} | {verdict} | {r['detail']} |")
-    out = ROOT / "bench" / "results" / "faults.md"
+    out = ROOT / "bench" / "results" / ("faults.md" if not sys.argv[1:] else f"faults-{'-'.join(chosen)}.md")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(f"Run {time.strftime('%Y-%m-%d %H:%M %Z')}\n\n" + "\n".join(lines) + "\n")
     print("\n".join(lines))
