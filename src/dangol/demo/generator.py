@@ -225,31 +225,20 @@ def _refresh_planner_statistics() -> None:
             cursor.execute("ANALYZE")
 
 
+_REPORT_FIELD = {
+    Customer: "customers", GeneratedDuplicate: "duplicates", ContactPoint: "contact_points", Address: "addresses",
+    Anniversary: "anniversaries", Consent: "consents", Membership: "memberships", Order: "orders",
+    OrderLine: "order_lines", Interaction: "interactions",
+}
+
+
 def _count(report: GenerationReport, tables: list[Rows]) -> None:
     for rows in tables:
-        model = rows.model
-        if model is Customer:
-            report.customers += rows.count
-        elif model is GeneratedDuplicate:
-            report.duplicates += rows.count
-        elif model is ContactPoint:
-            report.contact_points += rows.count
-        elif model is Address:
-            report.addresses += rows.count
-        elif model is Anniversary:
-            report.anniversaries += rows.count
-        elif model is Consent:
-            report.consents += rows.count
-        elif model is Membership:
-            report.memberships += rows.count
-        elif model is Order:
-            report.orders += rows.count
-            if rows.columns["kind"] == OrderKind.REFUND:
-                report.refunds += rows.count
-        elif model is OrderLine:
-            report.order_lines += rows.count
-        elif model is Interaction:
-            report.interactions += rows.count
+        name = _REPORT_FIELD.get(rows.model)
+        if name:
+            setattr(report, name, getattr(report, name) + rows.count)
+        if rows.model is Order and rows.columns["kind"] == OrderKind.REFUND:
+            report.refunds += rows.count
 
 
 # --- the plan: everything the chunks share ------------------------------------------------------------------------

@@ -33,6 +33,14 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
+def add_service_errors(form, exc: ValidationError, own_fields_except=frozenset()) -> None:
+    """A service's ValidationError shown on the form: next to the field it names, or above the form."""
+    for field, errors in exc.message_dict.items():
+        target = field if field in form.fields and field not in own_fields_except else None
+        for error in errors:
+            form.add_error(target, error)
+
+
 def _customer_or_404(request, customer_id: int) -> Customer:
     try:
         return customer_selectors.get_customer_for(user=request.user, customer_id=customer_id)
@@ -228,9 +236,7 @@ def customer_add_note(request, customer_id: int):
                                        unit=customer_selectors.acting_unit(user=request.user, customer=customer),
                                        text=form.cleaned_data["text"], kind=form.cleaned_data["kind"])
         except ValidationError as exc:
-            for field, errs in exc.message_dict.items():
-                for err in errs:
-                    form.add_error(field if field in form.fields else None, err)
+            add_service_errors(form, exc)
     if form.errors:
         return render(request, "web/partials/note_form.html", {"customer": customer, "note_form": form}, status=422 if not request.htmx else 200)
     if request.htmx:
@@ -253,9 +259,7 @@ def customer_add_preference(request, customer_id: int):
                                              unit=customer_selectors.acting_unit(user=request.user, customer=customer),
                                              topic=form.cleaned_data["topic"], value=form.cleaned_data["value"])
         except ValidationError as exc:
-            for field, errs in exc.message_dict.items():
-                for err in errs:
-                    form.add_error(field if field in form.fields else None, err)
+            add_service_errors(form, exc)
     if form.errors:
         return render(request, "web/partials/preferences.html", {"customer": customer, "preference_form": form})
     if request.htmx:
@@ -277,9 +281,7 @@ def order_create(request, customer_id: int):
             sales_services.record_order(actor=Actor.from_request(request), unit=form.cleaned_data["unit"], customer=customer,
                                         lines=lines, channel=form.cleaned_data["channel"])
         except ValidationError as exc:
-            for field, errs in exc.message_dict.items():
-                for err in errs:
-                    form.add_error(field if field in form.fields and field != "lines" else None, err)
+            add_service_errors(form, exc, own_fields_except={"lines"})
         else:
             messages.success(request, _("Purchase recorded."))
             return redirect("web:customer_detail", customer_id=customer.pk)
