@@ -199,13 +199,12 @@ def in_process_benchmarks(env: dict, scale: str, repeat: int) -> list[Measure]:
     def ours_timeline(cid):
         """timeline_page(customer, page 1)"""
         customer = Customer(pk=cid)
-        list(timeline_page(user=admin, customer=customer, page=1))
+        list(timeline_page(user=admin, customer=customer))
 
     def ref_timeline(cid):
         """SQL: newest 20 interactions with unit"""
-        sql("SELECT COUNT(*) FROM customers_interaction WHERE customer_id = %s", [cid])
         sql("SELECT i.*, u.name FROM customers_interaction i LEFT JOIN core_businessunit u ON u.id = i.unit_id "
-            "WHERE i.customer_id = %s ORDER BY i.occurred_at DESC, i.id DESC LIMIT 20", [cid])
+            "WHERE i.customer_id = %s ORDER BY i.occurred_at DESC, i.id DESC LIMIT 21", [cid])
 
     return [
         run_pair("lookup_phone", ours_phone, ref_phone, phones),

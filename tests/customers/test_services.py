@@ -131,3 +131,23 @@ def test_night_time_advertising_needs_the_advertising_consent(units, bora, make_
     with pytest.raises(ValidationError):
         create_customer(actor=Actor(user=bora), unit=units["bakery"], data=CustomerInput(name="야간만"),
                         consents=[ConsentInput("kakao", "night_marketing", True)])
+
+
+def test_timeline_cursor_keeps_entries_that_share_a_timestamp(units, bora, make_customer, settings):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    settings.TIMELINE_PAGE_SIZE = 2
+    customer = make_customer()
+    same = timezone.now().replace(microsecond=123457)
+    for i in range(5):
+        add_note(actor=Actor(user=bora), customer=customer, unit=None, text=f"n{i}", at=same - dt.timedelta(days=i // 3))
+    seen, cursor = [], None
+    while True:
+        page = selectors.timeline_page(user=bora, customer=customer, before=cursor)
+        seen += [e.summary for e in page]
+        if not page.has_next:
+            break
+        cursor = page.next_cursor
+    assert sorted(seen) == ["n0", "n1", "n2", "n3", "n4"] and len(seen) == 5

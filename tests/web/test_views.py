@@ -226,7 +226,7 @@ def test_bad_purchase_input_shows_errors_and_writes_nothing(client, bora, units,
     assert Order.objects.count() == 0
 
 
-def test_timeline_is_paged_newest_first(client, bora, make_customer, settings):
+def test_timeline_is_paged_newest_first_and_a_new_entry_does_not_repeat_one(client, bora, make_customer, settings):
     settings.TIMELINE_PAGE_SIZE = 3
     customer = make_customer()
     for i in range(7):
@@ -234,8 +234,15 @@ def test_timeline_is_paged_newest_first(client, bora, make_customer, settings):
     login(client, bora)
     first = client.get(reverse("web:customer_detail", args=[customer.pk])).content.decode()
     assert first.index("note 6") < first.index("note 5") < first.index("note 4") and "note 3" not in first
-    third = client.get(reverse("web:customer_timeline", args=[customer.pk]), {"page": 3}, HTTP_HX_REQUEST="true").content.decode()
+    cursor = re.search(r"\?before=([0-9_]+)", first).group(1)
+    add_note(actor=Actor(user=bora), customer=customer, unit=None, text="note 7, added while reading")
+    second = client.get(reverse("web:customer_timeline", args=[customer.pk]), {"before": cursor}, HTTP_HX_REQUEST="true").content.decode()
+    assert "note 3" in second and "note 1" in second and "note 4" not in second and "note 7" not in second
+    cursor = re.search(r"\?before=([0-9_]+)", second).group(1)
+    third = client.get(reverse("web:customer_timeline", args=[customer.pk]), {"before": cursor}, HTTP_HX_REQUEST="true").content.decode()
     assert "note 0" in third and "timeline-more" not in third
+    junk = client.get(reverse("web:customer_timeline", args=[customer.pk]), {"before": "x_y"}, HTTP_HX_REQUEST="true")
+    assert junk.status_code == 200 and "note 7" in junk.content.decode()  # a malformed cursor is the first page
 
 
 def test_notes_through_htmx_and_empty_notes_rejected(client, bora, make_customer):

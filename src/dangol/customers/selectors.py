@@ -6,10 +6,10 @@ including in search and duplicate warnings, which then only say that a match exi
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from dangol.core.models import User
@@ -164,13 +164,51 @@ def consent_grid(customer: Customer) -> list[dict]:
     return list(rows.values())
 
 
-def timeline_page(*, user: User, customer: Customer, page: int | str = 1):
-    """Newest first, paged. Staff see entries of their own units and entries tied to no unit (notes of the group)."""
+@dataclass
+class TimelinePage:
+    entries: list[Interaction]
+    next_cursor: str | None  # pass as ``before`` for the older entries; None on the last page
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    @property
+    def has_next(self) -> bool:
+        return self.next_cursor is not None
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _parse_cursor(cursor: str | None):
+    """'<microseconds since the epoch>_<id>' → (datetime, id); anything malformed is the first page."""
+    try:
+        micros, entry_id = (int(part) for part in (cursor or "").split("_", 1))
+        return _EPOCH + dt.timedelta(microseconds=micros), entry_id
+    except (ValueError, OverflowError):
+        return None
+
+
+def timeline_page(*, user: User, customer: Customer, before: str | None = None) -> TimelinePage:
+    """Newest first, a page at a time, continuing strictly after the last entry shown (a cursor, not a page number:
+    an entry added meanwhile neither repeats nor hides one). Staff see entries of their own units and entries tied
+    to no unit."""
     qs = Interaction.objects.filter(customer=customer).select_related("unit", "created_by")
     if not user.sees_all_units:
         qs = qs.filter(Q(unit__isnull=True) | Q(unit__in=units_for(user)))
-    paginator = Paginator(qs.order_by("-occurred_at", "-id"), settings.TIMELINE_PAGE_SIZE)
-    return paginator.get_page(page)
+    position = _parse_cursor(before)
+    if position:
+        at, entry_id = position
+        qs = qs.filter(Q(occurred_at__lt=at) | Q(occurred_at=at, id__lt=entry_id))
+    size = settings.TIMELINE_PAGE_SIZE
+    entries = list(qs.order_by("-occurred_at", "-id")[: size + 1])
+    next_cursor = None
+    if len(entries) > size:
+        entries = entries[:size]
+        last = entries[-1]
+        micros = (last.occurred_at - _EPOCH) // dt.timedelta(microseconds=1)  # exact: no float rounding
+        next_cursor = f"{micros}_{last.pk}"
+    return TimelinePage(entries=entries, next_cursor=next_cursor)
 
 
 def stage_counts(user: User) -> dict[str, int]:

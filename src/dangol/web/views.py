@@ -81,7 +81,7 @@ def customer_detail(request, customer_id: int):
         "customer": customer,
         "consents": customer_selectors.consent_grid(customer),
         "anniversaries": anniversaries,
-        "timeline": customer_selectors.timeline_page(user=request.user, customer=customer, page=1),
+        "timeline": customer_selectors.timeline_page(user=request.user, customer=customer),
         "note_form": NoteForm(),
         "preference_form": PreferenceForm(),
         "may_reveal": request.user.may_see_full_contacts,
@@ -92,7 +92,7 @@ def customer_detail(request, customer_id: int):
 @require_GET
 def customer_timeline(request, customer_id: int):
     customer = _customer_or_404(request, customer_id)
-    page = customer_selectors.timeline_page(user=request.user, customer=customer, page=request.GET.get("page", 1))
+    page = customer_selectors.timeline_page(user=request.user, customer=customer, before=request.GET.get("before", "")[:40])
     return render(request, "web/partials/timeline_page.html", {"customer": customer, "timeline": page})
 
 
@@ -242,7 +242,7 @@ def customer_add_note(request, customer_id: int):
     if request.htmx:
         response = render(request, "web/partials/note_saved.html", {
             "customer": customer, "note_form": NoteForm(),
-            "timeline": customer_selectors.timeline_page(user=request.user, customer=customer, page=1),
+            "timeline": customer_selectors.timeline_page(user=request.user, customer=customer),
         })
         return response
     return redirect("web:customer_detail", customer_id=customer.pk)

@@ -40,3 +40,11 @@ def primary_phone(customer) -> str:
     if contacts is None:
         contacts = [c for c in customer.contacts.all() if c.is_primary]
     return next((c.value for c in contacts if c.kind == "phone"), "")
+
+
+@register.filter
+def consent_method(value: str) -> str:
+    """The label of a consent method chosen in the form (stored as its fixed key); other text as it was written."""
+    from dangol.web.forms import CONSENT_METHODS
+
+    return str(dict(CONSENT_METHODS).get(value, value))
