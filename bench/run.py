@@ -176,13 +176,17 @@ def in_process_benchmarks(env: dict, scale: str, repeat: int) -> list[Measure]:
         """search_customers(full phone) incl. masked-row data"""
         list(search_customers(user=admin, query=phone))
 
-    def ref_phone(phone):
-        """SQL: join contact → customer, prefetch rows"""
+    def hand_written_search(column, value):
+        """The selector's three queries, written by hand: matching customers, their primary contacts, addresses."""
         rows = sql("SELECT c.id, c.name, c.stage FROM customers_customer c WHERE EXISTS (SELECT 1 FROM customers_contactpoint p "
-                   "WHERE p.customer_id = c.id AND p.kind = 'phone' AND p.value = %s) ORDER BY c.name, c.id LIMIT 50", [phone])
+                   f"WHERE p.customer_id = c.id AND p.kind = 'phone' AND p.{column} = %s) ORDER BY c.name, c.id LIMIT 50", [value])
         ids = [r[0] for r in rows] or [0]
         sql("SELECT * FROM customers_contactpoint WHERE is_primary AND customer_id IN (%s)" % ",".join(map(str, ids)), [])
         sql("SELECT * FROM customers_address WHERE customer_id IN (%s)" % ",".join(map(str, ids)), [])
+
+    def ref_phone(phone):
+        """SQL: join contact → customer, prefetch rows"""
+        hand_written_search("value", phone)
 
     def ours_last4(d):
         """search_customers(last four digits)"""
@@ -190,14 +194,10 @@ def in_process_benchmarks(env: dict, scale: str, repeat: int) -> list[Measure]:
 
     def ref_last4(d):
         """SQL: contact.last4 → customers, prefetch rows"""
-        rows = sql("SELECT c.id, c.name, c.stage FROM customers_customer c WHERE EXISTS (SELECT 1 FROM customers_contactpoint p "
-                   "WHERE p.customer_id = c.id AND p.kind = 'phone' AND p.last4 = %s) ORDER BY c.name, c.id LIMIT 50", [d])
-        ids = [r[0] for r in rows] or [0]
-        sql("SELECT * FROM customers_contactpoint WHERE is_primary AND customer_id IN (%s)" % ",".join(map(str, ids)), [])
-        sql("SELECT * FROM customers_address WHERE customer_id IN (%s)" % ",".join(map(str, ids)), [])
+        hand_written_search("last4", d)
 
     def ours_timeline(cid):
-        """timeline_page(customer, page 1)"""
+        """timeline_page(customer), first page"""
         customer = Customer(pk=cid)
         list(timeline_page(user=admin, customer=customer))
 
