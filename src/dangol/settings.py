@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "dangol.core",
     "dangol.customers",
     "dangol.sales",
+    "dangol.ingest",
     "dangol.web",
     "dangol.api",
     "dangol.demo",

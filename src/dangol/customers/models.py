@@ -42,6 +42,10 @@ class Customer(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Set when this record was merged into another (a duplicate of the same person). The row stays so that the merge
+    # can be undone; every selector leaves merged records out.
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_records",
+                                    verbose_name=_("merged into"))
 
     class Meta:
         verbose_name = _("customer")

@@ -20,9 +20,11 @@ from .models import Address, Channel, ContactKind, ContactPoint, Customer, Inter
 
 
 def customers_for(user: User) -> QuerySet[Customer]:
+    """The customers the user may see; records merged into another never show (their survivor does)."""
+    live = Customer.objects.filter(merged_into__isnull=True)
     if user.sees_all_units:
-        return Customer.objects.all()
-    return Customer.objects.filter(
+        return live
+    return live.filter(
         Exists(Membership.objects.filter(customer=OuterRef("pk"), unit__in=units_for(user)))
     )
 
@@ -73,6 +75,7 @@ def phone_lookup(*, user: User, phone_e164: str = "", last4: str = "", limit: in
         LEFT JOIN core_businessunit u ON u.id = c.home_unit_id
         LEFT JOIN customers_address a ON a.customer_id = c.id AND a.is_primary = %s
         WHERE c.id IN (SELECT cp.customer_id FROM customers_contactpoint cp WHERE cp.kind = 'phone' AND {match})
+        AND c.merged_into_id IS NULL
         {scope}
         ORDER BY c.joined_at DESC, c.id DESC
         LIMIT %s"""
@@ -119,7 +122,8 @@ class PhoneMatches:
 
 def customers_with_phone(*, user: User, phone_e164: str, exclude_id: int | None = None) -> PhoneMatches:
     """Who already has this phone number: the duplicate warning before a save."""
-    all_matches = Customer.objects.filter(contacts__kind=ContactKind.PHONE, contacts__value=phone_e164).distinct()
+    all_matches = Customer.objects.filter(contacts__kind=ContactKind.PHONE, contacts__value=phone_e164,
+                                          merged_into__isnull=True).distinct()
     if exclude_id:
         all_matches = all_matches.exclude(pk=exclude_id)
     visible_qs = customers_for(user).filter(pk__in=all_matches.values("pk"))

@@ -573,7 +573,7 @@ def _build_chunk(plan: _Plan, *, chunk_index: int, offset: int, count: int, ids:
     tables.append(Rows(Customer, n, {
         "id": customer_ids, "name": names, "gender": np.array(GENDERS)[gender].tolist(), "stage": stage,
         "home_unit": plan.unit_ids[home], "joined_at": Timestamps(joined_s), "created_at": Timestamps(joined_s),
-        "updated_at": Timestamps(joined_s), "created_by": None,
+        "updated_at": Timestamps(joined_s), "created_by": None, "merged_into": None,
     }))
     tables += _contact_rows(ids, customer_ids, phone, emails, joined_s)
     tables.append(_address_rows(plan, rng, ids, customer_ids, home, birth_of, is_dup))
@@ -857,13 +857,13 @@ def _order_rows(plan: _Plan, rng, ids, customer_ids, sales: _Sales) -> list[Rows
         Rows(Order, n_sales, {
             "id": sale_ids, "unit": unit_ids, "customer": customers, "kind": OrderKind.SALE.value, "refund_of": None,
             "channel": channels.tolist(), "ordered_at": Timestamps(sales.at), "total": sales.total,
-            "external_ref": "", "created_by": None, "created_at": Timestamps(sales.at),
+            "external_ref": "", "needs_review": False, "created_by": None, "created_at": Timestamps(sales.at),
         }),
         Rows(Order, n_refunds, {
             "id": refund_ids, "unit": unit_ids[refunded_sales], "customer": customers[refunded_sales],
             "kind": OrderKind.REFUND.value, "refund_of": sale_ids[refunded_sales],
             "channel": channels[refunded_sales].tolist(), "ordered_at": Timestamps(refund_at),
-            "total": -sales.total[refunded_sales], "external_ref": "", "created_by": None,
+            "total": -sales.total[refunded_sales], "external_ref": "", "needs_review": False, "created_by": None,
             "created_at": Timestamps(refund_at),
         }),
     ]

@@ -62,6 +62,8 @@ class Order(models.Model):
     ordered_at = models.DateTimeField(_("ordered at"))
     total = models.BigIntegerField(_("total (KRW)"))
     external_ref = models.CharField(_("external reference"), max_length=60, blank=True)
+    # An imported order with an outlier flag stays out of analytics until a manager accepts it (ingest.OrderFlag).
+    needs_review = models.BooleanField(_("needs review"), default=False, db_index=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -78,6 +80,9 @@ class Order(models.Model):
             ),
             # A sale is refunded at most once (the service checks under a row lock; this is the backstop).
             models.UniqueConstraint(fields=["refund_of"], condition=models.Q(kind="refund"), name="order_one_refund_per_sale"),
+            # A unit's own order number identifies an order once: re-importing the same file changes nothing.
+            models.UniqueConstraint(fields=["unit", "external_ref"], condition=~models.Q(external_ref=""),
+                                    name="order_unique_external_ref_per_unit"),
         ]
         verbose_name = _("order")
         verbose_name_plural = _("orders")

@@ -54,10 +54,13 @@ def record_order(*, actor: Actor, unit: BusinessUnit, customer, lines: list[Line
             line_errors.append(f"{index + 1}: {problem}")
     if line_errors:
         errors.setdefault("lines", []).extend(line_errors)
+    external_ref = (external_ref or "").strip()[:60]
+    if external_ref and Order.objects.filter(unit=unit, external_ref=external_ref).exists():
+        errors["external_ref"] = [_("This unit already has an order with this number.")]
     if errors:
         raise ValidationError(errors)
     order = Order(unit=unit, customer=customer, kind=OrderKind.SALE, channel=channel, ordered_at=at, total=0,
-                  external_ref=external_ref[:60], created_by=actor.user)
+                  external_ref=external_ref, created_by=actor.user)
     rows = []
     for line in lines:
         product = products[line.product_id]
