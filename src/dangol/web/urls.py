@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import urls_import, urls_review, views
 
 app_name = "web"
 urlpatterns = [
@@ -20,3 +20,4 @@ urlpatterns = [
     path("customers/<int:customer_id>/orders/", views.customer_orders, name="customer_orders"),
     path("customers/<int:customer_id>/orders/new/", views.order_create, name="order_create"),
 ]
+urlpatterns += urls_import.urlpatterns + urls_review.urlpatterns
