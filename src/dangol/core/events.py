@@ -5,6 +5,11 @@ so a failing handler rolls the whole write back. Handlers run synchronously and 
 
 Events:
 - ``order_recorded(order)`` — emitted by ``sales.services.record_order`` (also for refunds).
+- ``customers_merged(survivor, merged, merge, moved)`` — emitted by ``ingest.merge.merge_customers`` before it
+  saves ``merge.moved``: move your own rows of ``merged`` to ``survivor`` and add their ids to ``moved``
+  (``moved["points"] = [...]``, a dict to mutate), so that the undo can move exactly those back.
+- ``customers_unmerged(survivor, merged, merge, moved)`` — emitted by ``ingest.merge.unmerge``: move the rows whose
+  ids you put in ``moved`` back from ``survivor`` to ``merged``.
 """
 from __future__ import annotations
 

@@ -10,6 +10,8 @@ class BusinessUnit(models.Model):
     name = models.CharField(_("name"), max_length=120)
     kind = models.CharField(_("kind"), max_length=40, blank=True, help_text=_("e.g. hotel, bakery, restaurant"))
     is_active = models.BooleanField(_("active"), default=True)
+    opened_on = models.DateField(_("opened on"), null=True, blank=True,
+                                 help_text=_("imported orders dated before this day are flagged for review"))
 
     class Meta:
         ordering = ["name"]

@@ -152,7 +152,7 @@ def acting_unit(*, user: User, customer: Customer):
 def consent_overview(customer: Customer) -> list[dict]:
     """The consent in force per channel and purpose, with when, where and how it was given or withdrawn."""
     latest = {}
-    for consent in customer.consents.select_related("unit", "recorded_by").order_by("at", "id"):
+    for consent in customer.consents.select_related("unit", "recorded_by").order_by("at", "-granted", "id"):
         latest[(consent.channel, consent.purpose)] = consent
     return [{"channel": channel, "channel_label": channel_label, "purpose": purpose, "purpose_label": purpose_label,
              "record": latest.get((channel, purpose))}

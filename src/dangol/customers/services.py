@@ -291,7 +291,7 @@ def _write_consent(customer, consent: ConsentInput, *, actor: Actor, unit, sourc
 
 def current_consents(customer: Customer) -> dict[tuple[str, str], bool]:
     state: dict[tuple[str, str], bool] = {}
-    for consent in customer.consents.order_by("at", "id"):
+    for consent in customer.consents.order_by("at", "-granted", "id"):
         state[(consent.channel, consent.purpose)] = consent.granted
     return state
 

@@ -50,8 +50,10 @@ from dangol.customers.models import (
 )
 from dangol.sales.models import Order, OrderKind, OrderLine
 
-from . import bulk, people
-from .bulk import NullableInts, Rows, Timestamps
+from dangol.core import bulk
+from dangol.core.bulk import NullableInts, Rows, Timestamps
+
+from . import people
 from .catalogue import UNITS, ReferenceData, ensure_reference_data
 from .models import DuplicateVariation, GeneratedDuplicate
 

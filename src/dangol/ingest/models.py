@@ -102,6 +102,7 @@ class SourceRecord(models.Model):
     original_customer = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
                                           help_text=_("the record the id was first given to, before any merge"))
     job = models.ForeignKey(ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    row_hash = models.CharField(max_length=32, blank=True, help_text=_("digest of the last imported row: the same row again changes nothing"))
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["unit", "source_id"], name="source_record_unique")]

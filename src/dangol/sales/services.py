@@ -59,6 +59,9 @@ def record_order(*, actor: Actor, unit: BusinessUnit, customer, lines: list[Line
         errors["external_ref"] = [_("This unit already has an order with this number.")]
     if errors:
         raise ValidationError(errors)
+    # A record merged into another while the clerk had it open: the order belongs to the surviving customer.
+    while customer is not None and getattr(customer, "merged_into_id", None):
+        customer = type(customer).objects.get(pk=customer.merged_into_id)
     order = Order(unit=unit, customer=customer, kind=OrderKind.SALE, channel=channel, ordered_at=at, total=0,
                   external_ref=external_ref, created_by=actor.user)
     rows = []

@@ -1,0 +1,213 @@
+"""Import jobs: create, run (all good rows in one transaction, or none), report; saved column mappings."""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from dangol.core import audit, bulk
+from dangol.core.audit import Actor
+from dangol.core.bulk import Rows
+from dangol.core.models import BusinessUnit
+
+from . import customers_import, orders_import
+from . import normalize as n
+from .fields import check_mapping, guess_mapping
+from .models import ImportJob, ImportKind, JobStatus, MappingProfile, RowError
+from .reader import UnreadableFile, read_table
+
+log = logging.getLogger(__name__)
+
+
+class _DryRun(Exception):
+    """Raised at the end of a dry run so that the transaction rolls back everything it wrote."""
+
+
+def upload_dir() -> Path:
+    path = Path(settings.DATA_DIR) / "imports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def keep_upload(uploaded) -> Path:
+    """Store an uploaded file under the data directory with a random name (never the client's file name as a path)."""
+    suffix = Path(uploaded.name).suffix.lower()[:10] if uploaded.name else ""
+    target = upload_dir() / f"{uuid.uuid4().hex}{suffix if suffix.isascii() else ''}"
+    with target.open("wb") as out:
+        for chunk in uploaded.chunks():
+            out.write(chunk)
+    return target
+
+
+@transaction.atomic
+def create_job(*, actor: Actor, unit: BusinessUnit, kind: str, path: str | Path, original_name: str = "",
+               mapping: dict[str, str] | None = None, profile: MappingProfile | None = None, dry_run: bool = False) -> ImportJob:
+    if kind not in ImportKind.values:
+        raise ValidationError({"kind": [_("Choose customers or order lines.")]})
+    if profile is not None and (profile.unit_id != unit.pk or profile.kind != kind):
+        raise ValidationError({"profile": [_("This saved mapping belongs to another unit or kind of import.")]})
+    job = ImportJob.objects.create(kind=kind, unit=unit, path=str(path), original_name=(original_name or Path(path).name)[:200],
+                                   mapping=mapping or (profile.mapping if profile else {}), profile=profile, dry_run=dry_run,
+                                   created_by=actor.user)
+    audit.record(actor=actor, action="import.create", obj=job)
+    return job
+
+
+def run_job(job: ImportJob, *, actor: Actor) -> ImportJob:
+    """Read, check and write the file of a queued job. Never raises for a bad file: the job records why it failed."""
+    started = time.monotonic()
+    claimed = ImportJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING)
+    if not claimed:  # another worker has it, or it ran already: running twice would import twice
+        job.refresh_from_db()
+        return job
+    job.status = JobStatus.RUNNING
+    errors = n.empty_errors()
+    try:
+        table = read_table(job.path)
+        job.encoding = table.encoding
+        mapping = job.mapping or guess_mapping(table.headers, job.kind)
+        problems = check_mapping(mapping, table.headers, job.kind)
+        if problems:
+            raise UnreadableFile(" ".join(problems))
+        job.mapping = mapping
+        job.rows_read = table.row_count
+        counts, errors = _import(job, table, mapping, actor)
+        for key, value in counts.items():
+            setattr(job, key, value)
+        job.status = JobStatus.DONE
+    except UnreadableFile as exc:
+        job.status, job.error = JobStatus.FAILED, str(exc)
+    except Exception:
+        log.exception("import %s failed", job.pk)  # the traceback carries no row values
+        job.status = JobStatus.FAILED
+        job.error = _("The import stopped on an unexpected error and wrote nothing. The administrators can see the details in the log.")
+    job.seconds = round(time.monotonic() - started, 3)
+    job.finished_at = timezone.now()
+    with transaction.atomic():
+        if errors.height:
+            _write_errors(job, errors)
+        job.save()
+        audit.record(actor=actor, action="import.run" if not job.dry_run else "import.dry_run", obj=job)
+    if job.status == JobStatus.DONE and not job.dry_run and job.created + job.updated:
+        _after_import(job)
+    return job
+
+
+def _import(job: ImportJob, table, mapping: dict[str, str], actor: Actor) -> tuple[dict, pl.DataFrame]:
+    now = timezone.now()
+    today = timezone.localdate()
+    unit = job.unit
+    ragged = pl.DataFrame({"__row": [r for r, _count in table.ragged_rows], "column": [""] * len(table.ragged_rows),
+                           "value": [_("%(n)d fields") % {"n": c} for _r, c in table.ragged_rows],
+                           "code": ["ragged"] * len(table.ragged_rows), "ref_row": [None] * len(table.ragged_rows)},
+                          schema=n.ERROR_SCHEMA)
+    try:
+        with transaction.atomic():
+            if job.kind == ImportKind.CUSTOMERS:
+                counts, errors = _import_customers(job, table, mapping, actor, now=now, today=today)
+            else:
+                counts, errors = orders_import.run(job=job, table=table, mapping=mapping, actor=actor, now=now)
+            errors = pl.concat([ragged, errors])
+            counts["rejected"] = errors.get_column("__row").n_unique()
+            if job.dry_run:
+                raise _DryRun(counts, errors)
+    except _DryRun as done:
+        counts, errors = done.args
+    return counts, errors
+
+
+def _import_customers(job, table, mapping, actor, *, now, today):
+    unit = job.unit
+    checked = customers_import.check(table, mapping, today=today, now=now)
+    matched = customers_import.match(checked.good, unit)
+    hashes = customers_import.row_hashes(matched)
+    matched = matched.with_columns(pl.Series("hash", hashes, dtype=pl.Utf8))
+    twice = matched.filter(pl.col("customer_id").is_not_null() & (pl.col("__row") != pl.col("first_for_customer")))
+    errors = checked.errors
+    if twice.height:
+        errors = pl.concat([errors, twice.select(
+            pl.col("__row"), pl.lit("", dtype=pl.Utf8).alias("column"), pl.lit("", dtype=pl.Utf8).alias("value"),
+            pl.lit("duplicate_in_file", dtype=pl.Utf8).alias("code"), pl.col("first_for_customer").cast(pl.Int64).alias("ref_row"))])
+        matched = matched.filter(pl.col("customer_id").is_null() | (pl.col("__row") == pl.col("first_for_customer")))
+    new = matched.filter(pl.col("customer_id").is_null())
+    same = matched.filter(pl.col("customer_id").is_not_null() & (pl.col("via") == "source") & (pl.col("last_hash") == pl.col("hash")))
+    to_compare = matched.filter(pl.col("customer_id").is_not_null() & ~((pl.col("via") == "source") & (pl.col("last_hash") == pl.col("hash"))))
+    created = customers_import.create_new(new, unit=unit, job=job, actor=actor, hashes=new.get_column("hash").to_list())
+    updated, unchanged = customers_import.update_matched(to_compare.to_dicts(), unit=unit, job=job, actor=actor)
+    return {"created": created, "updated": updated, "unchanged": unchanged + same.height}, errors
+
+
+def _write_errors(job: ImportJob, errors: pl.DataFrame) -> None:
+    errors = errors.sort("__row", "column")
+    codes = errors.get_column("code").to_list()
+    refs = errors.get_column("ref_row").to_list()
+    pairs = [n.message_pair(code, ref) for code, ref in zip(codes, refs)]
+    count = errors.height
+    bulk.write(Rows(RowError, count, {
+        "id": customers_import.allocate_ids(RowError, count), "job": job.pk,
+        "row": errors.get_column("__row").to_numpy().astype(np.int64),
+        "column": [c[:100] for c in errors.get_column("column").to_list()],
+        "value": errors.get_column("value").fill_null("").to_list(), "code": codes,
+        "message_en": [p[0][:300] for p in pairs], "message_ko": [p[1][:300] for p in pairs],
+    }))
+
+
+def _after_import(job: ImportJob) -> None:
+    """New or changed customers may duplicate others: look for them in the background once the import is committed."""
+    if job.kind != ImportKind.CUSTOMERS or not getattr(settings, "DANGOL_DEDUPE_AFTER_IMPORT", True):
+        return
+    try:
+        from .tasks import dedupe_customers
+    except ImportError:  # the dedupe task is optional in minimal deployments
+        return
+    transaction.on_commit(lambda: dedupe_customers.enqueue())
+
+
+def error_report_csv(job: ImportJob) -> str:
+    """The downloadable error report: one line per bad value, with the reason in Korean and English."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["row", "column", "value", "code", "reason_ko", "reason_en"])
+    for error in job.row_errors.order_by("row", "id").iterator(chunk_size=5000):
+        writer.writerow([error.row, error.column, error.value, error.code, error.message_ko, error.message_en])
+    return out.getvalue()
+
+
+def write_error_report(job: ImportJob, path: str | Path) -> Path:
+    target = Path(path)
+    # utf-8-sig: Excel opens it with the Korean intact.
+    target.write_text(error_report_csv(job), encoding="utf-8-sig")
+    return target
+
+
+@transaction.atomic
+def save_mapping(*, actor: Actor, unit: BusinessUnit, kind: str, name: str, mapping: dict[str, str]) -> MappingProfile:
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationError({"name": [_("Give the mapping a name, e.g. the system the file comes from.")]})
+    if len(name) > 60:
+        raise ValidationError({"name": [_("A name has at most 60 characters.")]})
+    profile, _created = MappingProfile.objects.update_or_create(
+        unit=unit, kind=kind, name=name, defaults={"mapping": {k: v for k, v in mapping.items() if v}, "updated_by": actor.user})
+    audit.record(actor=actor, action="import.mapping_saved", obj=profile)
+    return profile
+
+
+def copy_for_job(path: str | Path) -> Path:
+    """The CLI imports a copy kept with the data, so the job's file stays readable after the original moves."""
+    source = Path(path)
+    target = upload_dir() / f"{uuid.uuid4().hex}{source.suffix.lower()[:10]}"
+    shutil.copyfile(source, target)
+    return target
