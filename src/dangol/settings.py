@@ -221,4 +221,9 @@ DANGOL_ENV = os.environ.get("DANGOL_ENV", "development")
 # Phone numbers are parsed as Korean unless they carry a country code.
 DANGOL_PHONE_REGION = os.environ.get("DANGOL_PHONE_REGION", "KR")
 TIMELINE_PAGE_SIZE = 20
+
+# Imports and cleansing. After an import that created or changed customers, look for duplicates in the background.
+DANGOL_DEDUPE_AFTER_IMPORT = os.environ.get("DANGOL_DEDUPE_AFTER_IMPORT", "1") != "0"
+# An imported customer with more orders than this on one day has them flagged for review.
+DANGOL_OUTLIER_ORDERS_PER_DAY = int(os.environ.get("DANGOL_OUTLIER_ORDERS_PER_DAY", "20"))
 SEARCH_RESULT_LIMIT = 50

@@ -160,7 +160,7 @@ def generate(*, customers: int, seed: int = 42, years: int = 2, lines_per_custom
                 tables = _build_chunk(plan, chunk_index=chunk_index, offset=offset, count=count, ids=next_free_ids)
             with _phase(report, "write"):
                 with transaction.atomic():
-                    with _without_row_triggers():
+                    with bulk.without_row_triggers():
                         for rows in tables:
                             bulk.write(rows)
             _count(report, tables)
@@ -190,29 +190,6 @@ def _phase(report: GenerationReport, name: str):
         yield
     finally:
         report.phase_seconds[name] = report.phase_seconds.get(name, 0.0) + time.perf_counter() - started
-
-
-@contextmanager
-def _without_row_triggers():
-    """On PostgreSQL as a superuser, skip the per-row foreign-key triggers while loading a chunk.
-
-    The generator writes only references it has just written or read, so the checks cannot fail, and they are most
-    of the cost of a COPY: every row would queue a deferred trigger that looks its parent up at commit. Constraints
-    that are not triggers (primary keys, unique indexes, CHECKs) are enforced as usual. Without the privilege (a
-    managed database) the load is simply slower.
-    """
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('is_superuser') = 'on'")
-        allowed = cursor.fetchone()[0]
-        if allowed:
-            cursor.execute("SET LOCAL session_replication_role = replica")
-    yield
-    if allowed:
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL session_replication_role = origin")
 
 
 def _refresh_planner_statistics() -> None:

@@ -83,14 +83,10 @@ def check(table: Table, mapping: dict[str, str], *, today: dt.date, now: dt.date
 
     lunar, lunar_bad = n.yes_no(pl.col("raw_birth_lunar"), yes=n.LUNAR_YES, no=n.LUNAR_NO)
     leap = pl.col("raw_birth_lunar").str.strip_chars().str.to_lowercase().is_in(list(n.LEAP))
-    frame = frame.with_columns(birth_lunar=lunar.fill_null(False), birth_leap=leap, lunar_bad=lunar_bad,
-                               birth=n.date_parts(pl.col("raw_birth_date"), today))
+    frame = frame.with_columns(birth_lunar=lunar.fill_null(False), birth_leap=leap, lunar_bad=lunar_bad)
+    frame = n.with_date(frame, "raw_birth_date", "birth", today).rename({"birth_date": "birth_solar"})
     fail(pl.col("lunar_bad"), "birth_lunar", "flag_invalid")
     birth_given = pl.col("raw_birth_date").str.strip_chars() != ""
-    frame = frame.with_columns(
-        birth_y=pl.col("birth").struct.field("y"), birth_m=pl.col("birth").struct.field("m"),
-        birth_d=pl.col("birth").struct.field("d"), birth_solar=n.solar_date(pl.col("birth")),
-    )
     lunar_ok = pl.col("birth_m").is_between(1, 12) & pl.col("birth_d").is_between(1, 30)
     birth_ok = pl.when(pl.col("birth_lunar")).then(lunar_ok).otherwise(pl.col("birth_solar").is_not_null()).fill_null(False)
     fail(birth_given & ~birth_ok, "birth_date", "date_invalid")
@@ -98,15 +94,11 @@ def check(table: Table, mapping: dict[str, str], *, today: dt.date, now: dt.date
     fail(birth_given & birth_ok & ~pl.col("birth_lunar") & (pl.col("birth_solar") > pl.lit(today)), "birth_date", "date_future")
     frame = frame.with_columns(has_birth=birth_given & birth_ok)
 
-    frame = frame.with_columns(address=n.split_address(pl.col("raw_address")),
-                               postal_code=pl.col("raw_postal_code").str.strip_chars().str.replace_all("-", ""))
-    frame = frame.with_columns(sido=pl.col("address").struct.field("sido"), sigungu=pl.col("address").struct.field("sigungu"),
-                               address_line=pl.col("address").struct.field("line"))
+    frame = n.with_address(frame, "raw_address").with_columns(
+        postal_code=pl.col("raw_postal_code").str.strip_chars().str.replace_all("-", ""))
     fail((pl.col("postal_code") != "") & ~pl.col("postal_code").str.contains(r"^\d{5}$"), "postal_code", "postal_invalid")
 
-    joined = n.date_parts(pl.col("raw_joined_at"), today)
-    joined_time, joined_time_bad = n.time_of_day(joined.struct.field("rest"))
-    frame = frame.with_columns(joined_date=n.solar_date(joined), joined_time=joined_time, joined_time_bad=joined_time_bad)
+    frame = n.with_date(frame, "raw_joined_at", "joined", today).rename({"joined_seconds": "joined_time"})
     joined_given = pl.col("raw_joined_at").str.strip_chars() != ""
     fail(joined_given & (pl.col("joined_date").is_null() | pl.col("joined_time_bad")), "joined_at", "date_invalid")
     frame = frame.with_columns(joined_at=pl.when(joined_given & pl.col("joined_date").is_not_null())
@@ -160,6 +152,12 @@ def row_hashes(good: pl.DataFrame) -> list[str]:
 
 # --- matching -----------------------------------------------------------------------------------------------------
 
+def key_share(alias: str) -> str:
+    """Row locks on the customers a write refers to, so that none is deleted before the import commits (its foreign
+    keys are not re-checked row by row on PostgreSQL: ``bulk.without_row_triggers``)."""
+    return f" FOR KEY SHARE OF {alias}" if connection.vendor == "postgresql" else ""
+
+
 def _fetch(sql: str, params: list) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -180,7 +178,9 @@ def match(good: pl.DataFrame, unit: BusinessUnit) -> pl.DataFrame:
         rows = []
         for part in _chunks(ids):
             rows += _fetch(f"SELECT s.source_id, s.customer_id, s.row_hash FROM ingest_sourcerecord s "
-                           f"WHERE s.unit_id = %s AND s.source_id IN ({', '.join(['%s'] * len(part))})", [unit.pk, *part])
+                           f"JOIN customers_customer c ON c.id = s.customer_id "
+                           f"WHERE s.unit_id = %s AND s.source_id IN ({', '.join(['%s'] * len(part))})" + key_share("c"),
+                           [unit.pk, *part])
         known = pl.DataFrame(rows, schema={"source_id": pl.Utf8, "src_customer": pl.Int64, "src_hash": pl.Utf8}, orient="row")
         frame = frame.join(known, on="source_id", how="left").with_columns(
             customer_id=pl.col("src_customer"), last_hash=pl.col("src_hash"),
@@ -194,7 +194,8 @@ def match(good: pl.DataFrame, unit: BusinessUnit) -> pl.DataFrame:
         for part in _chunks(wanted):
             rows += _fetch(
                 "SELECT cp.value, c.id, c.name FROM customers_contactpoint cp JOIN customers_customer c ON c.id = cp.customer_id "
-                f"WHERE cp.kind = %s AND c.merged_into_id IS NULL AND cp.value IN ({', '.join(['%s'] * len(part))})", [kind, *part])
+                f"WHERE cp.kind = %s AND c.merged_into_id IS NULL AND cp.value IN ({', '.join(['%s'] * len(part))})"
+                + key_share("c"), [kind, *part])
         if not rows:
             continue
         found = pl.DataFrame(rows, schema={kind: pl.Utf8, "found_id": pl.Int64, "found_name": pl.Utf8}, orient="row")
@@ -221,6 +222,12 @@ def allocate_ids(model, count: int) -> np.ndarray:
     table = model._meta.db_table
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
+            # Usually the values come out consecutive (nobody else took one meanwhile): then two numbers say it all.
+            cursor.execute("WITH s AS (SELECT nextval(pg_get_serial_sequence(%s, 'id')) AS v FROM generate_series(1, %s)) "
+                           "SELECT min(v), max(v) FROM s", [table, count])
+            low, high = cursor.fetchone()
+            if high - low + 1 == count:
+                return np.arange(low, high + 1, dtype=np.int64)
             cursor.execute(f"SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count])
             return np.array([row[0] for row in cursor.fetchall()], dtype=np.int64)
     first = bulk.next_ids([model])[model]

@@ -30,6 +30,7 @@ class MappingProfile(models.Model):
 
 
 class JobStatus(models.TextChoices):
+    DRAFT = "draft", _("Waiting for the column mapping")
     QUEUED = "queued", _("Queued")
     RUNNING = "running", _("Running")
     DONE = "done", _("Done")

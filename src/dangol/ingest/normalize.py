@@ -210,37 +210,46 @@ GENDERS = {"m": "M", "male": "M", "man": "M", "남": "M", "남자": "M", "남성
 
 # --- dates --------------------------------------------------------------------------------------------------------
 
-_DATE_PATTERNS = [
-    r"^(?<y>\d{4})\s*[-./]\s*(?<m>\d{1,2})\s*[-./]\s*(?<d>\d{1,2})\.?(?:[ T](?<rest>.*))?$",
-    r"^(?<y>\d{4})(?<m>\d{2})(?<d>\d{2})(?:[ T](?<rest>.*))?$",
-    r"^(?<y>\d{2})\s*[-./]\s*(?<m>\d{1,2})\s*[-./]\s*(?<d>\d{1,2})(?:[ T](?<rest>.*))?$",
-    r"^(?<y>\d{2})(?<m>\d{2})(?<d>\d{2})$",
-    r"^(?<y>\d{4})\s*년\s*(?<m>\d{1,2})\s*월\s*(?<d>\d{1,2})\s*일(?:\s+(?<rest>.*))?$",
-]
+_DATE = r"^(?<y>\d{4}|\d{2})-(?<m>\d{1,2})-(?<d>\d{1,2})-?(?:[ T](?<rest>.*))?$"
 _TIME = r"^(?<H>\d{1,2}):(?<M>\d{2})(?::(?<S>\d{2})(?:\.\d+)?)?$"
 
 
 def date_parts(expr: pl.Expr, today: dt.date) -> pl.Expr:
-    """A struct of y, m, d (Int32, null when the text is not in one of the common Korean date formats) and rest
-    (the time part, if any). Two-digit years: up to this year's two digits → 20xx, else 19xx."""
+    """A struct of y, m, d (Int32, null when the text is not in one of the common Korean date formats: 1990-01-31,
+    1990.01.31, 1990/1/31, 19900131, 90/01/31, 900131, 1990년 1월 31일, with an optional time after a space) and rest
+    (the time part). Two-digit years: up to this year's two digits → 20xx, else 19xx."""
     text = expr.fill_null("").str.strip_chars()
-    groups = [text.str.extract_groups(pattern) for pattern in _DATE_PATTERNS]
-    y = pl.coalesce([g.struct.field("y") for g in groups])
-    m = pl.coalesce([g.struct.field("m") for g in groups])
-    d = pl.coalesce([g.struct.field("d") for g in groups])
-    rest = pl.coalesce([g.struct.field("rest") for g, pattern in zip(groups, _DATE_PATTERNS) if "(?<rest>" in pattern])
+    # One shape for all: separators become "-", run-together digits are split, 년/월/일 are separators too.
+    text = text.str.replace_all(r"\s*(?:[./\-]|년|월)\s*", "-").str.replace(r"일(\s|$)", "$1")
+    text = text.str.replace(r"^(\d{4})(\d{2})(\d{2})(\s|T|$)", "$1-$2-$3$4").str.replace(r"^(\d{2})(\d{2})(\d{2})$", "$1-$2-$3")
+    groups = text.str.extract_groups(_DATE)
+    y = groups.struct.field("y")
     year = y.cast(pl.Int32, strict=False)
     short = today.year % 100
     year = (pl.when(y.str.len_chars() == 2)
             .then(pl.when(year <= short).then(year + 2000).otherwise(year + 1900)).otherwise(year))
-    return pl.struct(y=year, m=m.cast(pl.Int32, strict=False), d=d.cast(pl.Int32, strict=False), rest=rest.fill_null(""))
+    return pl.struct(y=year, m=groups.struct.field("m").cast(pl.Int32, strict=False),
+                     d=groups.struct.field("d").cast(pl.Int32, strict=False), rest=groups.struct.field("rest").fill_null(""))
 
 
-def solar_date(parts: pl.Expr) -> pl.Expr:
-    """The date of (y, m, d), null when impossible (30 February)."""
-    text = pl.format("{}-{}-{}", parts.struct.field("y"), parts.struct.field("m").cast(pl.Utf8).str.zfill(2),
-                     parts.struct.field("d").cast(pl.Utf8).str.zfill(2))
-    return text.str.to_date("%Y-%m-%d", strict=False)
+def with_date(frame: pl.DataFrame, source: str, prefix: str, today: dt.date) -> pl.DataFrame:
+    """Add {prefix}_y/_m/_d (null when not a date), _date (null when impossible), _seconds (time of day, 0 when none)
+    and _time_bad, computing each intermediate column once (an expression reused in several places is evaluated
+    again each time)."""
+    frame = frame.with_columns(date_parts(pl.col(source), today).alias(f"{prefix}_parts"))
+    frame = frame.with_columns(
+        pl.col(f"{prefix}_parts").struct.field("y").alias(f"{prefix}_y"),
+        pl.col(f"{prefix}_parts").struct.field("m").alias(f"{prefix}_m"),
+        pl.col(f"{prefix}_parts").struct.field("d").alias(f"{prefix}_d"),
+        pl.col(f"{prefix}_parts").struct.field("rest").alias(f"{prefix}_rest"),
+    ).drop(f"{prefix}_parts")
+    seconds, bad = time_of_day(pl.col(f"{prefix}_rest"))
+    return frame.with_columns(
+        pl.concat_str([pl.col(f"{prefix}_y").cast(pl.Utf8), pl.col(f"{prefix}_m").cast(pl.Utf8).str.zfill(2),
+                       pl.col(f"{prefix}_d").cast(pl.Utf8).str.zfill(2)], separator="-")
+        .str.to_date("%Y-%m-%d", strict=False).alias(f"{prefix}_date"),
+        seconds.alias(f"{prefix}_seconds"), bad.alias(f"{prefix}_time_bad"),
+    )
 
 
 def time_of_day(rest: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
@@ -267,23 +276,31 @@ def _sido_lookup() -> dict[str, str]:
     return {alias.lower(): name for name, aliases in SIDO for alias in [name, *aliases]}
 
 
-def split_address(expr: pl.Expr) -> pl.Expr:
-    """'서울 강남구 테헤란로 1, 101호' → struct(sido='서울특별시', sigungu='강남구', line='테헤란로 1, 101호').
-    A city with districts ('수원시 영통구') keeps both in sigungu. Without a recognised province, everything is the line."""
-    text = clean_text(expr)
-    tokens = text.str.split(" ")
-    first = tokens.list.get(0, null_on_oob=True).fill_null("")
-    second = tokens.list.get(1, null_on_oob=True).fill_null("")
-    third = tokens.list.get(2, null_on_oob=True).fill_null("")
-    sido = first.str.to_lowercase().replace_strict(_sido_lookup(), default="", return_dtype=pl.Utf8)
-    district = second.str.contains(r"(시|군|구)$")
-    city_with_district = district & second.str.ends_with("시") & third.str.contains(r"구$")
-    sigungu = (pl.when(sido == "").then(pl.lit(""))
-               .when(city_with_district).then(pl.concat_str([second, third], separator=" "))
-               .when(district).then(second).otherwise(pl.lit("")))
-    skip = pl.when(sido == "").then(0).when(city_with_district).then(3).when(district).then(2).otherwise(1)
-    line = pl.when(sido == "").then(text).otherwise(tokens.list.slice(skip).list.join(" "))
-    return pl.struct(sido=sido, sigungu=sigungu.str.slice(0, 30), line=line.str.slice(0, 200))
+_ADDRESS = r"^(?<first>\S+)(?:\s+(?<district>\S+?(?:시|군|구))(?:\s+(?<ward>\S+구))?)?(?:\s+(?<rest>.*))?$"
+
+
+def with_address(frame: pl.DataFrame, source: str) -> pl.DataFrame:
+    """Add sido, sigungu and address_line from the free-text address column ``source``."""
+    frame = frame.with_columns(clean_text(pl.col(source)).alias("_address_text"))
+    frame = frame.with_columns(pl.col("_address_text").str.extract_groups(_ADDRESS).alias("_address_parts"))
+    frame = frame.with_columns(
+        *(pl.col("_address_parts").struct.field(name).fill_null("").alias(f"_address_{name}") for name in ("first", "district", "ward", "rest")))
+    frame = frame.with_columns(
+        _address_sido=pl.col("_address_first").str.to_lowercase().replace_strict(_sido_lookup(), default="", return_dtype=pl.Utf8),
+        _address_with_ward=pl.col("_address_district").str.ends_with("시") & (pl.col("_address_ward") != ""),
+    )
+    known = pl.col("_address_sido") != ""
+    sigungu = (pl.when(pl.col("_address_with_ward"))
+               .then(pl.concat_str([pl.col("_address_district"), pl.col("_address_ward")], separator=" "))
+               .otherwise(pl.col("_address_district")))
+    line = (pl.when(pl.col("_address_with_ward") | (pl.col("_address_ward") == "")).then(pl.col("_address_rest"))
+            .otherwise(pl.concat_str([pl.col("_address_ward"), pl.col("_address_rest")], separator=" ").str.strip_chars()))
+    frame = frame.with_columns(
+        sido=pl.col("_address_sido"),
+        sigungu=pl.when(known).then(sigungu).otherwise(pl.lit("")).str.slice(0, 30),
+        address_line=pl.when(known).then(line).otherwise(pl.col("_address_text")).str.slice(0, 200),
+    )
+    return frame.drop([c for c in frame.columns if c.startswith("_address_")])
 
 
 def now_seoul_date() -> dt.date:

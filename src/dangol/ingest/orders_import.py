@@ -22,7 +22,7 @@ from dangol.customers.models import Customer, Interaction, InteractionKind, Memb
 from dangol.sales.models import Order, OrderKind, OrderLine, Product, SalesChannel
 
 from . import normalize as n
-from .customers_import import _chunks, _fetch, allocate_ids
+from .customers_import import _chunks, _fetch, allocate_ids, key_share
 from .models import FlagReason, FlagStatus, ImportJob, OrderFlag
 
 KINDS = {"": "sale", "sale": "sale", "판매": "sale", "매출": "sale", "정상": "sale", "s": "sale",
@@ -53,8 +53,7 @@ def run(*, job: ImportJob, table, mapping: dict[str, str], actor: Actor, now: dt
 
     products = {sku: (pk, price, cost, name) for pk, sku, price, cost, name in
                 Product.objects.filter(unit=unit).values_list("pk", "sku", "price", "unit_cost", "name")}
-    when = n.date_parts(pl.col("raw_ordered_at"), today)
-    seconds, time_bad = n.time_of_day(when.struct.field("rest"))
+    frame = n.with_date(frame, "raw_ordered_at", "when", today).rename({"when_time_bad": "when_bad"})
     frame = frame.with_columns(
         order_no=n.clean_text(pl.col("raw_order_no")), sku=n.clean_text(pl.col("raw_sku")),
         refund_of_no=n.clean_text(pl.col("raw_refund_of")), customer_source_id=n.clean_text(pl.col("raw_customer_source_id")),
@@ -62,7 +61,6 @@ def run(*, job: ImportJob, table, mapping: dict[str, str], actor: Actor, now: dt
         unit_price=_integer(pl.col("raw_unit_price")),
         kind=pl.col("raw_kind").str.strip_chars().str.to_lowercase().replace_strict(KINDS, default=None, return_dtype=pl.Utf8),
         channel=pl.col("raw_channel").str.strip_chars().str.to_lowercase().replace_strict(CHANNELS, default=None, return_dtype=pl.Utf8),
-        when_date=n.solar_date(when), when_seconds=seconds, when_bad=time_bad,
         customer_phone=n.normalize_phones(frame.get_column("raw_customer_phone")),
     )
     frame = frame.with_columns(ordered_at=n.seoul_datetime(pl.col("when_date"), pl.col("when_seconds")))
@@ -160,8 +158,9 @@ def _resolve_customers(frame: pl.DataFrame, unit) -> pl.DataFrame:
     if ids:
         rows = []
         for part in _chunks(ids):
-            rows += _fetch(f"SELECT s.source_id, s.customer_id FROM ingest_sourcerecord s WHERE s.unit_id = %s "
-                           f"AND s.source_id IN ({', '.join(['%s'] * len(part))})", [unit.pk, *part])
+            rows += _fetch(f"SELECT s.source_id, s.customer_id FROM ingest_sourcerecord s "
+                           f"JOIN customers_customer c ON c.id = s.customer_id WHERE s.unit_id = %s "
+                           f"AND s.source_id IN ({', '.join(['%s'] * len(part))})" + key_share("c"), [unit.pk, *part])
         known = pl.DataFrame(rows, schema={"customer_source_id": pl.Utf8, "by_source": pl.Int64}, orient="row")
         frame = frame.join(known, on="customer_source_id", how="left").with_columns(customer_id=pl.col("by_source")).drop("by_source")
     phones = frame.filter((pl.col("customer_source_id") == "") & (pl.col("customer_phone") != "")).get_column("customer_phone").unique().to_list()
@@ -171,8 +170,8 @@ def _resolve_customers(frame: pl.DataFrame, unit) -> pl.DataFrame:
             rows += _fetch(
                 "SELECT cp.value, c.id, EXISTS (SELECT 1 FROM customers_membership m WHERE m.customer_id = c.id AND m.unit_id = %s) "
                 "FROM customers_contactpoint cp JOIN customers_customer c ON c.id = cp.customer_id "
-                f"WHERE cp.kind = 'phone' AND c.merged_into_id IS NULL AND cp.value IN ({', '.join(['%s'] * len(part))})",
-                [unit.pk, *part])
+                f"WHERE cp.kind = 'phone' AND c.merged_into_id IS NULL AND cp.value IN ({', '.join(['%s'] * len(part))})"
+                + key_share("c"), [unit.pk, *part])
         found = pl.DataFrame(rows, schema={"customer_phone": pl.Utf8, "by_phone": pl.Int64, "member": pl.Boolean}, orient="row")
         found = found.sort(["customer_phone", "member", "by_phone"], descending=[False, True, False]).unique("customer_phone", keep="first")
         frame = frame.join(found.select("customer_phone", "by_phone"), on="customer_phone", how="left").with_columns(
@@ -186,7 +185,8 @@ def _existing_orders(unit_id: int, numbers: list[str]) -> pl.DataFrame:
     for part in _chunks(numbers):
         rows += _fetch(
             "SELECT o.external_ref, o.id, o.total, o.kind, (SELECT COUNT(*) FROM sales_orderline l WHERE l.order_id = o.id) "
-            f"FROM sales_order o WHERE o.unit_id = %s AND o.external_ref IN ({', '.join(['%s'] * len(part))})", [unit_id, *part])
+            f"FROM sales_order o WHERE o.unit_id = %s AND o.external_ref IN ({', '.join(['%s'] * len(part))})" + key_share("o"),
+            [unit_id, *part])
     return pl.DataFrame(rows, schema={"order_no": pl.Utf8, "old_id": pl.Int64, "old_total": pl.Int64, "old_kind": pl.Utf8,
                                       "old_lines": pl.Int64}, orient="row")
 

@@ -16,7 +16,7 @@ from dangol.customers.selectors import customers_for
 from dangol.sales.models import OrderKind
 from dangol.sales.selectors import orders_for
 
-from .models import CandidateStatus, DuplicateCandidate, FlagStatus, Merge, OrderFlag
+from .models import CandidateStatus, DuplicateCandidate, FlagStatus, ImportJob, Merge, OrderFlag
 
 
 def may_review(user: User) -> bool:
@@ -101,7 +101,8 @@ def order_stats(*, user: User, customer_ids: list[int]) -> dict[int, OrderStats]
     return stats
 
 
-# How a field compared, whatever words the linkage used for it: agree, close, differ, or missing (a side had none).
+# How a field compared, whatever words the linkage used for it (ingest.dedupe says exact / close / different /
+# missing): agree, close, differ, or missing (a side had none).
 AGREE, CLOSE, DIFFER, MISSING = "agree", "close", "differ", "missing"
 _LEVEL_WORDS = [
     (MISSING, ("null", "missing", "unknown", "absent", "empty", "none")),
@@ -139,10 +140,12 @@ def agreement_level(value) -> str:
     text = str(value).strip().lower().replace("_", " ").replace("-", " ")
     if not text:
         return MISSING
+    if any(word in text for word in _LEVEL_WORDS[0][1]):
+        return MISSING
     # "not the same" and "no match" say differ although they contain "same" and "match": check them first.
     if text.startswith(("not ", "no ", "dis", "mis", "all other")):
         return DIFFER
-    for level, words in _LEVEL_WORDS:
+    for level, words in _LEVEL_WORDS[1:]:
         if any(word in text for word in words):
             return level
     return DIFFER
@@ -201,3 +204,13 @@ def flag_counts(user: User) -> dict[str, int]:
     """How many flags of the user's units are in each status (the tabs of the review page)."""
     counts = dict(flags_for(user, status=None).order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     return {status: counts.get(status, 0) for status in FlagStatus.values}
+
+
+def import_jobs_for(user: User) -> QuerySet[ImportJob]:
+    """Import jobs of the user's units, newest first (managers and admins; staff import nothing)."""
+    if not may_review(user):
+        return ImportJob.objects.none()
+    jobs = ImportJob.objects.all()
+    if not user.sees_all_units:
+        jobs = jobs.filter(unit__in=units_for(user))
+    return jobs.order_by("-created_at", "-id")

@@ -7,6 +7,7 @@ import logging
 import shutil
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,16 +54,78 @@ def keep_upload(uploaded) -> Path:
 
 @transaction.atomic
 def create_job(*, actor: Actor, unit: BusinessUnit, kind: str, path: str | Path, original_name: str = "",
-               mapping: dict[str, str] | None = None, profile: MappingProfile | None = None, dry_run: bool = False) -> ImportJob:
+               mapping: dict[str, str] | None = None, profile: MappingProfile | None = None, dry_run: bool = False,
+               draft: bool = False) -> ImportJob:
+    """A job for a file kept under the data directory. ``draft``: the column mapping is chosen next (the wizard);
+    otherwise the job is queued as it is (the CLI runs it at once)."""
     if kind not in ImportKind.values:
         raise ValidationError({"kind": [_("Choose customers or order lines.")]})
     if profile is not None and (profile.unit_id != unit.pk or profile.kind != kind):
         raise ValidationError({"profile": [_("This saved mapping belongs to another unit or kind of import.")]})
-    job = ImportJob.objects.create(kind=kind, unit=unit, path=str(path), original_name=(original_name or Path(path).name)[:200],
+    job = ImportJob.objects.create(kind=kind, unit=unit, path=str(path), status=JobStatus.DRAFT if draft else JobStatus.QUEUED,
+                                   original_name=(original_name or Path(path).name)[:200],
                                    mapping=mapping or (profile.mapping if profile else {}), profile=profile, dry_run=dry_run,
                                    created_by=actor.user)
     audit.record(actor=actor, action="import.create", obj=job)
     return job
+
+
+@dataclass
+class Preview:
+    headers: list[str]
+    rows: list[list[str]]
+    encoding: str
+    mapping: dict[str, str]  # the guessed or saved mapping for these headers
+
+
+def preview(job: ImportJob, *, rows: int = 10) -> Preview:
+    """The first rows of the job's file and a proposed mapping; raises UnreadableFile."""
+    table = read_table(job.path, max_rows=rows)
+    guessed = guess_mapping(table.headers, job.kind)
+    saved = {h: k for h, k in (job.profile.mapping if job.profile else {}).items() if h in table.headers}
+    mapping = {**guessed, **saved} if saved else guessed
+    body = table.frame.select(table.headers).head(rows).rows()
+    return Preview(headers=table.headers, rows=[list(r) for r in body], encoding=table.encoding, mapping=mapping)
+
+
+@transaction.atomic
+def submit_job(*, actor: Actor, job: ImportJob, mapping: dict[str, str], dry_run: bool, save_as: str = "") -> ImportJob:
+    """The mapping is chosen: check it, optionally save it for the source, and queue the job."""
+    job = ImportJob.objects.select_for_update().get(pk=job.pk)
+    if job.status != JobStatus.DRAFT:
+        raise ValidationError(_("This import has already been started."))
+    try:
+        headers = read_table(job.path, max_rows=1).headers
+    except UnreadableFile as exc:
+        raise ValidationError(str(exc))
+    mapping = {h: k for h, k in mapping.items() if k}
+    problems = check_mapping(mapping, headers, job.kind)
+    if problems:
+        raise ValidationError(problems)
+    if save_as.strip():
+        job.profile = save_mapping(actor=actor, unit=job.unit, kind=job.kind, name=save_as, mapping=mapping)
+    job.mapping, job.dry_run, job.status = mapping, dry_run, JobStatus.QUEUED
+    job.save(update_fields=["mapping", "dry_run", "status", "profile"])
+    audit.record(actor=actor, action="import.submit", obj=job)
+    enqueue_job(job)
+    return job
+
+
+@transaction.atomic
+def repeat_for_real(*, actor: Actor, job: ImportJob) -> ImportJob:
+    """After a dry run: the same file and mapping, imported for real."""
+    if not job.dry_run or job.status != JobStatus.DONE:
+        raise ValidationError(_("Only a finished dry run can be repeated for real."))
+    again = create_job(actor=actor, unit=job.unit, kind=job.kind, path=job.path, original_name=job.original_name,
+                       mapping=job.mapping, profile=job.profile)
+    enqueue_job(again)
+    return again
+
+
+def enqueue_job(job: ImportJob) -> None:
+    from .tasks import run_import
+
+    transaction.on_commit(lambda: run_import.enqueue(job.pk))
 
 
 def run_job(job: ImportJob, *, actor: Actor) -> ImportJob:
@@ -114,7 +177,7 @@ def _import(job: ImportJob, table, mapping: dict[str, str], actor: Actor) -> tup
                            "code": ["ragged"] * len(table.ragged_rows), "ref_row": [None] * len(table.ragged_rows)},
                           schema=n.ERROR_SCHEMA)
     try:
-        with transaction.atomic():
+        with transaction.atomic(), bulk.without_row_triggers():
             if job.kind == ImportKind.CUSTOMERS:
                 counts, errors = _import_customers(job, table, mapping, actor, now=now, today=today)
             else:
@@ -211,3 +274,11 @@ def copy_for_job(path: str | Path) -> Path:
     target = upload_dir() / f"{uuid.uuid4().hex}{source.suffix.lower()[:10]}"
     shutil.copyfile(source, target)
     return target
+
+
+@transaction.atomic
+def discard_draft(job: ImportJob) -> None:
+    """An upload that cannot be read: forget it, file included."""
+    if job.status == JobStatus.DRAFT:
+        Path(job.path).unlink(missing_ok=True)
+        job.delete()

@@ -1,4 +1,8 @@
 """``dangol demo``: migrate, load the Hanbit Hotels demo business once, create the demo accounts, and serve."""
+import os
+import subprocess
+import sys
+
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -30,6 +34,7 @@ class Command(BaseCommand):
         from django.core.management.base import CommandError
 
         from dangol.demo.generator import ensure_reference_data, generate
+        from dangol.demo.samples import write_sample_files
 
         if settings.DANGOL_ENV == "production":
             raise CommandError("The demo creates accounts with a published password: not in production (DANGOL_ENV=production).")
@@ -41,11 +46,22 @@ class Command(BaseCommand):
             self.stdout.write(f"  done in {report.seconds:.1f} s")
         self._ensure_accounts()
         self.stdout.write(self.style.SUCCESS("Dangol demo is ready: Hanbit Hotels (한빛호텔 그룹)"))
+        samples = write_sample_files(settings.DATA_DIR / "samples")
         self.stdout.write(f"  Staff app:  http://127.0.0.1:{port}/")
         for username, _role, _units, description in DEMO_ACCOUNTS:
             self.stdout.write(f"  Log in as:  {username} / {DEMO_PASSWORD}   ({description})")
+        self.stdout.write(f"  Try the import (Import, as demo or manager) with the files in {samples['bakery_customers'].parent}")
         if not no_serve:
-            call_command("runserver", f"127.0.0.1:{port}", use_reloader=False, use_threading=True)
+            # Imports and dedupe run as background tasks: one worker beside the web server, stopped with it.
+            worker = subprocess.Popen([sys.executable, "-m", "dangol.cli", "worker"], env=os.environ.copy())
+            try:
+                call_command("runserver", f"127.0.0.1:{port}", use_reloader=False, use_threading=True)
+            finally:
+                worker.terminate()
+                try:
+                    worker.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
 
     @transaction.atomic
     def _ensure_accounts(self):
