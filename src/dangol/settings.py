@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "dangol.customers",
     "dangol.sales",
     "dangol.ingest",
+    "dangol.loyalty",
+    "dangol.analytics",
     "dangol.web",
     "dangol.api",
     "dangol.demo",
@@ -99,6 +101,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "dangol.web.panels.nav_links",
             ],
         },
     }

@@ -1,7 +1,7 @@
 """The REST API, mounted at /api/v1/. Paths have no trailing slash."""
 from django.urls import path, re_path
 
-from . import views
+from . import urls_loyalty, views
 from .docs import SchemaView, docs_page
 from .errors import not_found
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("customers/<int:pk>/orders", views.CustomerOrdersView.as_view(), name="customer_orders"),
     path("orders", views.OrderCreateView.as_view(), name="orders"),
     path("orders/<int:pk>/refund", views.OrderRefundView.as_view(), name="order_refund"),
+    *urls_loyalty.urlpatterns,
     path("openapi.json", SchemaView.as_view(), name="schema"),
     path("docs", docs_page, name="docs"),
     re_path(r"", not_found),

@@ -27,12 +27,18 @@ class PeriodicJob:
     kwargs: dict = field(default_factory=dict)
 
 
-# Later issues add their jobs here (analytics refresh, automations, points expiry...).
+# The core's own jobs; apps add theirs with ``register`` in their AppConfig.ready().
 PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob("requeue-dead-workers", "dangol.core.tasks.requeue_tasks_of_dead_workers", dt.timedelta(minutes=1)),
     PeriodicJob("clear-expired-sessions", "dangol.core.tasks.clear_expired_sessions", dt.timedelta(hours=6)),
     PeriodicJob("prune-finished-tasks", "dangol.core.tasks.prune_finished_tasks", dt.timedelta(days=1)),
 ]
+
+
+def register(job: PeriodicJob) -> None:
+    """Apps add their periodic jobs from ``AppConfig.ready()`` (analytics refresh, points expiry…)."""
+    if all(existing.name != job.name for existing in PERIODIC_JOBS):
+        PERIODIC_JOBS.append(job)
 
 
 def slot_of(job: PeriodicJob, now: dt.datetime) -> int:

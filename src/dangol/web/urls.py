@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import urls_import, urls_review, views
+from . import urls_analytics, urls_import, urls_loyalty, urls_review, views
 
 app_name = "web"
 urlpatterns = [
@@ -20,4 +20,4 @@ urlpatterns = [
     path("customers/<int:customer_id>/orders/", views.customer_orders, name="customer_orders"),
     path("customers/<int:customer_id>/orders/new/", views.order_create, name="order_create"),
 ]
-urlpatterns += urls_import.urlpatterns + urls_review.urlpatterns
+urlpatterns += urls_import.urlpatterns + urls_review.urlpatterns + urls_analytics.urlpatterns + urls_loyalty.urlpatterns

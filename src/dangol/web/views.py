@@ -26,6 +26,7 @@ from dangol.sales import services as sales_services
 from dangol.sales.models import Product, SalesChannel
 
 from .forms import CustomerForm, NoteForm, OrderForm, PreferenceForm, initial_from_customer
+from .panels import panels_for
 
 
 class LoginView(auth_views.LoginView):
@@ -85,6 +86,7 @@ def customer_detail(request, customer_id: int):
         "note_form": NoteForm(),
         "preference_form": PreferenceForm(),
         "may_reveal": request.user.may_see_full_contacts,
+        "panels": panels_for(request, customer),
     })
 
 

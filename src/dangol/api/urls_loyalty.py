@@ -1,0 +1,2 @@
+"""API endpoints of the loyalty app (points, redemption, coupons), mounted under /api/v1/."""
+urlpatterns: list = []

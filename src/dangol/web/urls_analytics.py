@@ -1,0 +1,2 @@
+"""Pages of the analytics app, registered in web/urls.py."""
+urlpatterns: list = []

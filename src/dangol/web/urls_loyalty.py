@@ -1,0 +1,2 @@
+"""Pages of the loyalty app, registered in web/urls.py."""
+urlpatterns: list = []
