@@ -5,6 +5,9 @@ so a failing handler rolls the whole write back. Handlers run synchronously and 
 
 Events:
 - ``order_recorded(order)`` — emitted by ``sales.services.record_order`` (also for refunds).
+- ``orders_imported(unit_id, order_ids)`` — emitted by the order import (``ingest.orders_import``) once per file,
+  inside its transaction, with the ids of the orders it created (sales and refunds; flagged ones included, see
+  ``Order.needs_review``). Handlers must be set-based: a file holds millions of lines.
 - ``customers_merged(survivor, merged, merge, moved)`` — emitted by ``ingest.merge.merge_customers`` before it
   saves ``merge.moved``: move your own rows of ``merged`` to ``survivor`` and add their ids to ``moved``
   (``moved["points"] = [...]``, a dict to mutate), so that the undo can move exactly those back.

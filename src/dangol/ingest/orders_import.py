@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from dangol.core import bulk
+from dangol.core import bulk, events
 from dangol.core.audit import Actor
 from dangol.core.bulk import NullableInts, Rows, Timestamps
 from dangol.customers.models import Customer, Interaction, InteractionKind, Membership, Stage
@@ -295,6 +295,8 @@ def _write(*, job, actor, orders: pl.DataFrame, lines: pl.DataFrame, flags: pl.D
             "status": FlagStatus.OPEN.value, "job": job.pk, "reviewed_by": None, "reviewed_at": None,
         }))
     _timeline_and_customers(orders.filter(pl.col("customer_id").is_not_null()), products, lines, job.unit_id, user_id)
+    # What record_order's "order_recorded" is for one order, for the whole file at once (loyalty earns set-based).
+    events.emit("orders_imported", unit_id=job.unit_id, order_ids=order_ids.tolist())
 
 
 def _timeline_and_customers(orders: pl.DataFrame, products: dict, lines: pl.DataFrame, unit_id: int, user_id) -> None:
