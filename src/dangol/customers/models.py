@@ -30,18 +30,23 @@ class Tag(models.Model):
 
 
 class Customer(models.Model):
-    """One person, once, across every business unit and channel of the group."""
+    """One person, once, across every business unit and channel of the group.
+
+    Indexes are chosen for the reads that need them: a foreign key covered by a composite or unique index that starts
+    with it gets no index of its own, and rarely followed references (who created a row) get none — every index is
+    paid for by each of a million imported rows."""
 
     name = models.CharField(_("name"), max_length=100, db_index=True)
     gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, blank=True, default="")
-    stage = models.CharField(_("relationship stage"), max_length=16, choices=Stage.choices, default=Stage.PROSPECT, db_index=True)
+    stage = models.CharField(_("relationship stage"), max_length=16, choices=Stage.choices, default=Stage.PROSPECT)
     home_unit = models.ForeignKey("core.BusinessUnit", null=True, blank=True, on_delete=models.SET_NULL,
                                   related_name="home_customers", verbose_name=_("registered at"))
-    joined_at = models.DateTimeField(_("joined at"), db_index=True)
+    joined_at = models.DateTimeField(_("joined at"))  # indexed descending in Meta
     tags = models.ManyToManyField(Tag, blank=True, related_name="customers", verbose_name=_("tags"))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                   db_index=False)
     # Set when this record was merged into another (a duplicate of the same person). The row stays so that the merge
     # can be undone; every selector leaves merged records out.
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_records",
@@ -59,7 +64,7 @@ class Customer(models.Model):
 class Membership(models.Model):
     """The customer is known to this business unit (registered there or bought there): the unit-scope rule."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="memberships")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="memberships", db_index=False)  # unique (customer, unit)
     unit = models.ForeignKey("core.BusinessUnit", on_delete=models.PROTECT, related_name="memberships")
     joined_at = models.DateTimeField(_("joined at"))
     source = models.CharField(_("source"), max_length=20, blank=True)
@@ -79,7 +84,7 @@ class ContactKind(models.TextChoices):
 class ContactPoint(models.Model):
     """A phone number (stored E.164) or an email (lower-cased) of a customer."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contacts")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contacts", db_index=False)  # unique (customer, kind, value)
     kind = models.CharField(_("kind"), max_length=8, choices=ContactKind.choices)
     value = models.CharField(_("value"), max_length=254)
     last4 = models.CharField(_("last four digits"), max_length=4, blank=True, db_index=True)
@@ -123,16 +128,18 @@ class ConsentSource(models.TextChoices):
 class Consent(models.Model):
     """One consent event (granted or withdrawn). History is kept; the latest per channel × purpose is in force."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents", db_index=False)  # composite index
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
     purpose = models.CharField(_("purpose"), max_length=20, choices=Purpose.choices, default=Purpose.MARKETING)
     granted = models.BooleanField(_("granted"))
     at = models.DateTimeField(_("at"))
     source = models.CharField(_("source"), max_length=10, choices=ConsentSource.choices)
-    unit = models.ForeignKey("core.BusinessUnit", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("where"))
+    unit = models.ForeignKey("core.BusinessUnit", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("where"),
+                             db_index=False)
     method = models.CharField(_("how"), max_length=60, blank=True, help_text=_("e.g. signed paper form, verbal at the counter, web checkbox"))
     evidence = models.TextField(_("evidence"), blank=True, help_text=_("the notice text or form version the customer agreed to"))
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                    db_index=False)
 
     class Meta:
         ordering = ["-at", "-id"]
@@ -215,17 +222,19 @@ class InteractionKind(models.TextChoices):
 class Interaction(models.Model):
     """One entry of the 360° timeline. Other apps add entries (purchases through the order_recorded event)."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="interactions")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="interactions", db_index=False)  # composite index
     kind = models.CharField(_("kind"), max_length=10, choices=InteractionKind.choices)
     occurred_at = models.DateTimeField(_("when"))
-    unit = models.ForeignKey("core.BusinessUnit", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("business unit"))
+    unit = models.ForeignKey("core.BusinessUnit", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("business unit"),
+                             db_index=False)
     channel = models.CharField(_("channel"), max_length=10, blank=True)
     summary = models.CharField(_("summary"), max_length=300, blank=True)
     body = models.TextField(_("text"), blank=True)
     amount = models.BigIntegerField(_("amount (KRW)"), null=True, blank=True)
     ref_type = models.CharField(max_length=40, blank=True)
     ref_id = models.BigIntegerField(null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                   db_index=False)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]

@@ -41,7 +41,7 @@ from .reader import Table
 
 NIGHT_CHANNELS = ("sms", "kakao")
 HASHED = ["name", "phone", "email", "gender", "birth_y", "birth_m", "birth_d", "birth_lunar", "birth_leap", "sido",
-          "sigungu", "address_line", "postal_code", "joined_at", *CONSENT_FIELDS, "consent_night"]
+          "sigungu", "address_line", "postal_code", "joined_given", *CONSENT_FIELDS, "consent_night"]
 
 
 def check(table: Table, mapping: dict[str, str], *, today: dt.date, now: dt.datetime) -> n.Checked:
@@ -73,7 +73,7 @@ def check(table: Table, mapping: dict[str, str], *, today: dt.date, now: dt.date
     fail(pl.col("name").str.len_chars() > 100, "name", "name_too_long")
     fail(pl.col("phone").is_null(), "phone", "phone_invalid")
     fail(pl.col("email").is_null(), "email", "email_invalid")
-    fail((pl.col("source_id") == "") & (pl.col("phone").fill_null("") == "") & (pl.col("email").fill_null("") == ""),
+    fail((pl.col("source_id") == "") & (pl.col("raw_phone").str.strip_chars() == "") & (pl.col("raw_email").str.strip_chars() == ""),
          "source_id", "key_missing", quote=False)
 
     gender_text = pl.col("raw_gender").str.strip_chars().str.to_lowercase()
@@ -96,6 +96,9 @@ def check(table: Table, mapping: dict[str, str], *, today: dt.date, now: dt.date
 
     frame = n.with_address(frame, "raw_address").with_columns(
         postal_code=pl.col("raw_postal_code").str.strip_chars().str.replace_all("-", ""))
+    # Excel keeps a postal code typed as a number without its leading zero (06236 → 6236; every Seoul code starts with 0).
+    frame = frame.with_columns(postal_code=pl.when(pl.col("postal_code").str.contains(r"^\d{4}$"))
+                               .then(pl.col("postal_code").str.zfill(5)).otherwise(pl.col("postal_code")))
     fail((pl.col("postal_code") != "") & ~pl.col("postal_code").str.contains(r"^\d{5}$"), "postal_code", "postal_invalid")
 
     frame = n.with_date(frame, "raw_joined_at", "joined", today).rename({"joined_seconds": "joined_time"})
@@ -117,12 +120,13 @@ def check(table: Table, mapping: dict[str, str], *, today: dt.date, now: dt.date
     error_frame = pl.concat(errors) if errors else n.empty_errors()
     rejected = error_frame.get_column("__row").unique()
     good = frame.filter(~pl.col("__row").is_in(rejected.implode()))
-    # The same customer twice in one file: the first row counts, the later ones are reported.
-    good = good.with_columns(
-        dupkey=pl.when(pl.col("source_id") != "").then(pl.lit("id:") + pl.col("source_id"))
-        .when(pl.col("phone") != "").then(pl.lit("phone:") + pl.col("phone"))
-        .otherwise(pl.lit("email:") + pl.col("email")))
-    good = good.with_columns(first_row=pl.col("__row").min().over("dupkey"))
+    # The same customer twice in one file, by the rules that match a row to a customer (the unit's id, or the same phone
+    # or email with the same name; a family sharing a phone is several people): the first row counts, the later ones
+    # are reported. Matching the second row to the first row's new customer on the next import would not be idempotent.
+    good = good.with_columns(name_key=pl.col("name").str.replace_all(" ", ""))
+    good = good.with_columns(first_row=pl.min_horizontal(
+        pl.when(pl.col(key) != "").then(pl.col("__row").min().over(key, *together)).otherwise(pl.col("__row"))
+        for key, together in (("source_id", ()), ("phone", ("name_key",)), ("email", ("name_key",)))))
     duplicates = good.filter(pl.col("__row") != pl.col("first_row"))
     if duplicates.height:
         column = header_of.get("source_id") or header_of.get("phone") or header_of.get("email", "")
@@ -135,11 +139,12 @@ def check(table: Table, mapping: dict[str, str], *, today: dt.date, now: dt.date
         birth_y=pl.when(pl.col("has_birth")).then(pl.col("birth_y")).otherwise(None),
         birth_m=pl.when(pl.col("has_birth")).then(pl.col("birth_m")).otherwise(None),
         birth_d=pl.when(pl.col("has_birth")).then(pl.col("birth_d")).otherwise(None),
-        name_key=pl.col("name").str.replace_all(" ", ""),
+        # What the row hash sees of the join date: none when the file gives none (the import's time is no data).
+        joined_given=pl.when(pl.col("raw_joined_at").str.strip_chars() != "").then(pl.col("joined_at")).otherwise(None),
     )
     good = good.select("__row", "source_id", "name", "name_key", "phone", "email", "gender", "birth_y", "birth_m",
                        "birth_d", "birth_lunar", "birth_leap", "sido", "sigungu", "address_line", "postal_code",
-                       "joined_at", *CONSENT_FIELDS, "consent_night")
+                       "joined_at", "joined_given", *CONSENT_FIELDS, "consent_night")
     return n.Checked(good=good, errors=error_frame)
 
 
@@ -152,10 +157,14 @@ def row_hashes(good: pl.DataFrame) -> list[str]:
 
 # --- matching -----------------------------------------------------------------------------------------------------
 
-def key_share(alias: str) -> str:
-    """Row locks on the customers a write refers to, so that none is deleted before the import commits (its foreign
-    keys are not re-checked row by row on PostgreSQL: ``bulk.without_row_triggers``)."""
-    return f" FOR KEY SHARE OF {alias}" if connection.vendor == "postgresql" else ""
+def lock_referenced(table: str, ids: list[int]) -> None:
+    """Row locks on existing rows that new rows will refer to, so that none is deleted before the import commits (the
+    import's foreign keys are not re-checked row by row on PostgreSQL: ``bulk.without_row_triggers``). SQLite: the
+    import holds the database's write lock already."""
+    if connection.vendor != "postgresql":
+        return
+    for part in _chunks(sorted(set(ids))):
+        _fetch(f"SELECT id FROM {table} WHERE id IN ({', '.join(['%s'] * len(part))}) FOR KEY SHARE", part)
 
 
 def _fetch(sql: str, params: list) -> list[tuple]:
@@ -178,9 +187,7 @@ def match(good: pl.DataFrame, unit: BusinessUnit) -> pl.DataFrame:
         rows = []
         for part in _chunks(ids):
             rows += _fetch(f"SELECT s.source_id, s.customer_id, s.row_hash FROM ingest_sourcerecord s "
-                           f"JOIN customers_customer c ON c.id = s.customer_id "
-                           f"WHERE s.unit_id = %s AND s.source_id IN ({', '.join(['%s'] * len(part))})" + key_share("c"),
-                           [unit.pk, *part])
+                           f"WHERE s.unit_id = %s AND s.source_id IN ({', '.join(['%s'] * len(part))})", [unit.pk, *part])
         known = pl.DataFrame(rows, schema={"source_id": pl.Utf8, "src_customer": pl.Int64, "src_hash": pl.Utf8}, orient="row")
         frame = frame.join(known, on="source_id", how="left").with_columns(
             customer_id=pl.col("src_customer"), last_hash=pl.col("src_hash"),
@@ -194,8 +201,7 @@ def match(good: pl.DataFrame, unit: BusinessUnit) -> pl.DataFrame:
         for part in _chunks(wanted):
             rows += _fetch(
                 "SELECT cp.value, c.id, c.name FROM customers_contactpoint cp JOIN customers_customer c ON c.id = cp.customer_id "
-                f"WHERE cp.kind = %s AND c.merged_into_id IS NULL AND cp.value IN ({', '.join(['%s'] * len(part))})"
-                + key_share("c"), [kind, *part])
+                f"WHERE cp.kind = %s AND c.merged_into_id IS NULL AND cp.value IN ({', '.join(['%s'] * len(part))})", [kind, *part])
         if not rows:
             continue
         found = pl.DataFrame(rows, schema={kind: pl.Utf8, "found_id": pl.Int64, "found_name": pl.Utf8}, orient="row")
@@ -331,7 +337,8 @@ def update_matched(rows: list[dict], *, unit: BusinessUnit, job: ImportJob, acto
     user = actor.user
     for part in _chunks(rows, 1000):
         ids = [row["customer_id"] for row in part]
-        customers = Customer.objects.in_bulk(ids)
+        # Locked: rows written below refer to these customers without per-row foreign-key checks.
+        customers = Customer.objects.select_for_update().in_bulk(ids)
         contacts: dict[int, list[ContactPoint]] = {}
         for contact in ContactPoint.objects.filter(customer_id__in=ids):
             contacts.setdefault(contact.customer_id, []).append(contact)
@@ -393,13 +400,21 @@ def update_matched(rows: list[dict], *, unit: BusinessUnit, job: ImportJob, acto
                     wishes.append((Purpose.MARKETING.value, row[key]))
                     if channel in NIGHT_CHANNELS and row["consent_night"] is not None:
                         wishes.append((Purpose.NIGHT_MARKETING.value, bool(row["consent_night"] and row[key])))
+                marketing_in_force = False
                 for purpose, granted in wishes:
+                    if purpose == Purpose.NIGHT_MARKETING.value:
+                        # The night-time consent goes with the advertising consent in force after this row, which
+                        # stays withdrawn when the customer withdrew it themselves.
+                        granted = granted and marketing_in_force
                     current_consent = consent_state.get((customer.pk, channel, purpose))
                     if current_consent is not None and current_consent.granted == granted:
+                        marketing_in_force = granted
                         continue
                     if (granted and current_consent is not None and not current_consent.granted
                             and current_consent.source != ConsentSource.IMPORT):
+                        marketing_in_force = False
                         continue  # the customer's own refusal stands
+                    marketing_in_force = granted
                     if not granted and current_consent is None:
                         pass  # an explicit refusal is worth recording
                     new_consents.append(Consent(customer_id=customer.pk, channel=channel, purpose=purpose, granted=granted, at=now,

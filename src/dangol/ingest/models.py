@@ -97,17 +97,16 @@ class SourceRecord(models.Model):
     """A business unit's own id for a customer (its member number). Imports match on it first; a merge keeps the
     merged record's ids pointing at the surviving customer, so the next import of that unit still matches."""
 
-    unit = models.ForeignKey("core.BusinessUnit", on_delete=models.CASCADE, related_name="+")
+    unit = models.ForeignKey("core.BusinessUnit", on_delete=models.CASCADE, related_name="+", db_index=False)  # unique (unit, source_id)
     source_id = models.CharField(_("source id"), max_length=60)
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="source_records")
     original_customer = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
-                                          help_text=_("the record the id was first given to, before any merge"))
-    job = models.ForeignKey(ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+                                          db_index=False, help_text=_("the record the id was first given to, before any merge"))
+    job = models.ForeignKey(ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
     row_hash = models.CharField(max_length=32, blank=True, help_text=_("digest of the last imported row: the same row again changes nothing"))
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["unit", "source_id"], name="source_record_unique")]
-        indexes = [models.Index(fields=["customer"])]
         verbose_name = _("source id")
         verbose_name_plural = _("source ids")
 

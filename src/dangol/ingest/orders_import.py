@@ -22,7 +22,7 @@ from dangol.customers.models import Customer, Interaction, InteractionKind, Memb
 from dangol.sales.models import Order, OrderKind, OrderLine, Product, SalesChannel
 
 from . import normalize as n
-from .customers_import import _chunks, _fetch, allocate_ids, key_share
+from .customers_import import _chunks, _fetch, allocate_ids, lock_referenced
 from .models import FlagReason, FlagStatus, ImportJob, OrderFlag
 
 KINDS = {"": "sale", "sale": "sale", "판매": "sale", "매출": "sale", "정상": "sale", "s": "sale",
@@ -32,8 +32,8 @@ CHANNELS = {"": SalesChannel.STORE.value, "store": "store", "매장": "store", "
 
 
 def _integer(expr: pl.Expr) -> pl.Expr:
-    """'1,200', '1200원', ' 3 ', '2.0' → int; anything else → null."""
-    text = expr.fill_null("").str.strip_chars().str.replace_all(r"[,\s]|원$", "").str.replace(r"\.0+$", "")
+    """'1,200', '1200원', '₩4,500' (Excel's currency format), ' 3 ', '2.0' → int; anything else → null."""
+    text = expr.fill_null("").str.strip_chars().str.replace_all(r"[,\s]|원$|^[₩￦]", "").str.replace(r"\.0+$", "")
     return text.cast(pl.Int64, strict=False)
 
 
@@ -121,16 +121,24 @@ def run(*, job: ImportJob, table, mapping: dict[str, str], actor: Actor, now: dt
         pl.col("__row").min().alias("first_row"), pl.col("ordered_at").first(), pl.col("customer_id").first(),
         pl.col("kind").first(), pl.col("refund_of_no").first(), pl.col("channel").first(),
         pl.col("line_total").sum().alias("total"), pl.len().alias("lines"),
-        (pl.col("quantity") < 0).any().alias("has_negative"), (pl.col("unit_price") == 0).any().alias("has_zero_price"),
+        (pl.col("quantity") < 0).any().alias("has_negative"),
+        ((pl.col("unit_price") == 0) & (pl.col("list_price") > 0)).any().alias("has_zero_price"),  # not a free product
         ((pl.col("list_price") > 0) & (pl.col("unit_price") > 0) & ((pl.col("unit_price") > pl.col("list_price") * 10)
                                        | (pl.col("unit_price") * 10 < pl.col("list_price")))).any().alias("has_extreme_price"),
         pl.col("sku").first().alias("first_sku"), pl.col("quantity").first().alias("first_quantity"),
+        *_signature(pl.col("product_id"), pl.col("quantity"), pl.col("unit_price")),
     )
     # Orders imported before: the same lines → unchanged; different lines → rejected (history is not rewritten).
     existing = _existing_orders(unit.pk, orders.get_column("order_no").to_list())
     orders = orders.join(existing, on="order_no", how="left")
-    same = orders.filter(pl.col("old_id").is_not_null() & (pl.col("old_total") == pl.col("total")) & (pl.col("old_lines") == pl.col("lines")))
-    clash = orders.filter(pl.col("old_id").is_not_null() & ~((pl.col("old_total") == pl.col("total")) & (pl.col("old_lines") == pl.col("lines"))))
+    orders = orders.join(_existing_signatures(orders.filter(pl.col("old_id").is_not_null()).get_column("old_id").to_list()),
+                         on="old_id", how="left")
+    # The same total and number of lines can hide other lines (another product at the same price): compare sums over
+    # the lines that tell them apart as well.
+    alike = ((pl.col("old_total") == pl.col("total")) & (pl.col("old_lines") == pl.col("lines"))
+             & pl.all_horizontal([pl.col(f"old_{name}") == pl.col(name) for name in SIGNATURE])).fill_null(False)
+    same = orders.filter(pl.col("old_id").is_not_null() & alike)
+    clash = orders.filter(pl.col("old_id").is_not_null() & ~alike)
     if clash.height:
         clash_rows = good.join(clash.select("order_no"), on="order_no")
         error_frame = pl.concat([error_frame, clash_rows.select(
@@ -159,8 +167,7 @@ def _resolve_customers(frame: pl.DataFrame, unit) -> pl.DataFrame:
         rows = []
         for part in _chunks(ids):
             rows += _fetch(f"SELECT s.source_id, s.customer_id FROM ingest_sourcerecord s "
-                           f"JOIN customers_customer c ON c.id = s.customer_id WHERE s.unit_id = %s "
-                           f"AND s.source_id IN ({', '.join(['%s'] * len(part))})" + key_share("c"), [unit.pk, *part])
+                           f"WHERE s.unit_id = %s AND s.source_id IN ({', '.join(['%s'] * len(part))})", [unit.pk, *part])
         known = pl.DataFrame(rows, schema={"customer_source_id": pl.Utf8, "by_source": pl.Int64}, orient="row")
         frame = frame.join(known, on="customer_source_id", how="left").with_columns(customer_id=pl.col("by_source")).drop("by_source")
     phones = frame.filter((pl.col("customer_source_id") == "") & (pl.col("customer_phone") != "")).get_column("customer_phone").unique().to_list()
@@ -170,8 +177,8 @@ def _resolve_customers(frame: pl.DataFrame, unit) -> pl.DataFrame:
             rows += _fetch(
                 "SELECT cp.value, c.id, EXISTS (SELECT 1 FROM customers_membership m WHERE m.customer_id = c.id AND m.unit_id = %s) "
                 "FROM customers_contactpoint cp JOIN customers_customer c ON c.id = cp.customer_id "
-                f"WHERE cp.kind = 'phone' AND c.merged_into_id IS NULL AND cp.value IN ({', '.join(['%s'] * len(part))})"
-                + key_share("c"), [unit.pk, *part])
+                f"WHERE cp.kind = 'phone' AND c.merged_into_id IS NULL AND cp.value IN ({', '.join(['%s'] * len(part))})",
+                [unit.pk, *part])
         found = pl.DataFrame(rows, schema={"customer_phone": pl.Utf8, "by_phone": pl.Int64, "member": pl.Boolean}, orient="row")
         found = found.sort(["customer_phone", "member", "by_phone"], descending=[False, True, False]).unique("customer_phone", keep="first")
         frame = frame.join(found.select("customer_phone", "by_phone"), on="customer_phone", how="left").with_columns(
@@ -185,10 +192,28 @@ def _existing_orders(unit_id: int, numbers: list[str]) -> pl.DataFrame:
     for part in _chunks(numbers):
         rows += _fetch(
             "SELECT o.external_ref, o.id, o.total, o.kind, (SELECT COUNT(*) FROM sales_orderline l WHERE l.order_id = o.id) "
-            f"FROM sales_order o WHERE o.unit_id = %s AND o.external_ref IN ({', '.join(['%s'] * len(part))})" + key_share("o"),
-            [unit_id, *part])
+            f"FROM sales_order o WHERE o.unit_id = %s AND o.external_ref IN ({', '.join(['%s'] * len(part))})", [unit_id, *part])
     return pl.DataFrame(rows, schema={"order_no": pl.Utf8, "old_id": pl.Int64, "old_total": pl.Int64, "old_kind": pl.Utf8,
                                       "old_lines": pl.Int64}, orient="row")
+
+
+SIGNATURE = ("sum_quantity", "sum_product_quantity", "sum_product_square", "sum_product_price")
+
+
+def _signature(product: pl.Expr, quantity: pl.Expr, price: pl.Expr) -> list[pl.Expr]:
+    """Sums over an order's lines that differ when its lines differ (kept small enough for 64-bit integers)."""
+    return [quantity.sum().alias("sum_quantity"), (product * quantity).sum().alias("sum_product_quantity"),
+            (product * product).sum().alias("sum_product_square"), (product * price).sum().alias("sum_product_price")]
+
+
+def _existing_signatures(order_ids: list[int]) -> pl.DataFrame:
+    rows = []
+    for part in _chunks(order_ids):
+        rows += _fetch(
+            "SELECT order_id, CAST(SUM(quantity) AS BIGINT), CAST(SUM(product_id * quantity) AS BIGINT), "
+            "CAST(SUM(product_id * product_id) AS BIGINT), CAST(SUM(product_id * unit_price) AS BIGINT) FROM sales_orderline "
+            f"WHERE order_id IN ({', '.join(['%s'] * len(part))}) GROUP BY order_id", part)
+    return pl.DataFrame(rows, schema={"old_id": pl.Int64, **{f"old_{name}": pl.Int64 for name in SIGNATURE}}, orient="row")
 
 
 def _check_refunds(orders: pl.DataFrame, lines: pl.DataFrame, unit_id: int, header_of: dict) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -233,6 +258,11 @@ def _outlier_flags(orders: pl.DataFrame, unit, now: dt.datetime) -> pl.DataFrame
         day=pl.col("ordered_at").dt.convert_time_zone(n.SEOUL).dt.date(),
     ).with_columns(
         orders_that_day=pl.when(pl.col("customer_id").is_not_null()).then(pl.len().over("customer_id", "day")).otherwise(0))
+    # The customer's orders at the unit that Dangol has already (an earlier file of the same day, the app) count too.
+    before = _orders_per_day(unit.pk, frame.filter(pl.col("customer_id").is_not_null()))
+    if before.height:
+        frame = frame.join(before, on=["customer_id", "day"], how="left").with_columns(
+            orders_that_day=pl.col("orders_that_day") + pl.col("orders_before").fill_null(0)).drop("orders_before")
     checks = [
         (FlagReason.NEGATIVE_QUANTITY, (pl.col("kind") == "sale") & pl.col("has_negative"), pl.lit("")),
         (FlagReason.ZERO_PRICE, (pl.col("kind") == "sale") & pl.col("has_zero_price"), pl.lit("")),
@@ -248,11 +278,33 @@ def _outlier_flags(orders: pl.DataFrame, unit, now: dt.datetime) -> pl.DataFrame
     return pl.concat(parts) if parts else pl.DataFrame(schema={"order_no": pl.Utf8, "reason": pl.Utf8, "detail": pl.Utf8})
 
 
+def _orders_per_day(unit_id: int, orders: pl.DataFrame) -> pl.DataFrame:
+    """customer_id, day (in Seoul), orders_before: the unit's orders in Dangol by the customers of ``orders`` on the
+    days of ``orders``."""
+    schema = {"customer_id": pl.Int64, "day": pl.Date, "orders_before": pl.UInt32}
+    if orders.height == 0:
+        return pl.DataFrame(schema=schema)
+    low, high = orders.get_column("ordered_at").min(), orders.get_column("ordered_at").max()
+    found = []
+    for part in _chunks(orders.get_column("customer_id").unique().to_list()):
+        found += Order.objects.filter(unit_id=unit_id, customer_id__in=part, ordered_at__gte=low - dt.timedelta(days=1),
+                                      ordered_at__lt=high + dt.timedelta(days=1)).values_list("customer_id", "ordered_at")
+    if not found:
+        return pl.DataFrame(schema=schema)
+    days = orders.select("customer_id", "day").unique()
+    return (pl.DataFrame(found, schema={"customer_id": pl.Int64, "ordered_at": pl.Datetime("us", "UTC")}, orient="row")
+            .with_columns(day=pl.col("ordered_at").dt.convert_time_zone(n.SEOUL).dt.date())
+            .group_by("customer_id", "day").agg(pl.len().alias("orders_before"))
+            .join(days, on=["customer_id", "day"]).cast(schema))
+
+
 def _write(*, job, actor, orders: pl.DataFrame, lines: pl.DataFrame, flags: pl.DataFrame, flagged: set, products: dict,
            now: dt.datetime) -> None:
     count = orders.height
     if count == 0:
         return
+    lock_referenced("customers_customer", orders.get_column("customer_id").drop_nulls().to_list())
+    lock_referenced("sales_order", orders.get_column("refund_of_id").drop_nulls().to_list())
     user_id = actor.user.pk if actor.user else None
     now_s = int(now.timestamp())
     # A "sale" whose lines add up below zero is stored as an unlinked refund (the sign rule of orders), flagged.
