@@ -43,7 +43,8 @@ def hotel_group(units, products, make_customer):
     left, right = sorted([seoul, busan], key=lambda c: c.pk)
     candidate = DuplicateCandidate.objects.create(
         left=left, right=right, match_probability=0.91, match_weight=6.4,
-        agreements={"name": "exact", "phone": "exact", "email": None, "birth_date": None, "address": "differ"})
+        agreements={"name": "exact", "phone": "exact", "email": "missing", "birth_date": "missing", "address": "different",
+                    "gender": "missing"})
     other_guest = make_customer("seoul-hotel", name="한지민", phone="010-2468-1357")
     suspicious = record_order(actor=actor, unit=units["seoul-hotel"], customer=other_guest,
                               lines=[LineInput(product_id=products["deluxe"].pk, quantity=1, unit_price=25_000_000)])

@@ -99,6 +99,7 @@ ROW_LABELS = {
     "birth_date": gettext_lazy("Birth date"), "address": gettext_lazy("Address"),
     "units": gettext_lazy("Business units"), "orders": gettext_lazy("Orders"), "joined": gettext_lazy("Joined"),
 }
+OTHER_FIELD_LABELS = {"gender": gettext_lazy("Gender")}  # compared by the linkage, not a row of its own
 LEVEL_LABELS = {
     review_selectors.AGREE: gettext_lazy("agree"), review_selectors.CLOSE: gettext_lazy("close"),
     review_selectors.DIFFER: gettext_lazy("differ"), review_selectors.MISSING: gettext_lazy("missing"),
@@ -151,7 +152,9 @@ def candidate_detail(request, candidate_id: int):
     left_values, right_values = _side_values(left, stats[left.pk]), _side_values(right, stats[right.pk])
     rows = [{"key": key, "label": label, "left": left_values[key], "right": right_values[key], "level": levels.get(key),
              "level_label": LEVEL_LABELS.get(levels.get(key), "")} for key, label in ROW_LABELS.items()]
-    other_levels = [{"field": key, "level": level, "level_label": LEVEL_LABELS[level]}
+    if not request.user.sees_all_units:
+        rows[list(ROW_LABELS).index("orders")]["label"] = _("Orders in your business units")
+    other_levels = [{"field": OTHER_FIELD_LABELS.get(key, key), "level": level, "level_label": LEVEL_LABELS[level]}
                     for key, level in levels.items() if key not in ROW_LABELS]
     is_open = candidate.status == CandidateStatus.OPEN
     suggested_id = None
