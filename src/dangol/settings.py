@@ -227,6 +227,11 @@ TIMELINE_PAGE_SIZE = 20
 
 # Imports and cleansing. After an import that created or changed customers, look for duplicates in the background.
 DANGOL_DEDUPE_AFTER_IMPORT = os.environ.get("DANGOL_DEDUPE_AFTER_IMPORT", "1") != "0"
+# Record linkage: pairs at or above DANGOL_DEDUPE_AUTO_MERGE merge by themselves; pairs at or above DANGOL_DEDUPE_REVIEW
+# wait in the review queue; DuckDB's memory cap for the scoring.
+DANGOL_DEDUPE_AUTO_MERGE = float(os.environ.get("DANGOL_DEDUPE_AUTO_MERGE", "0.99"))
+DANGOL_DEDUPE_REVIEW = float(os.environ.get("DANGOL_DEDUPE_REVIEW", "0.80"))
+DANGOL_DEDUPE_MEMORY_LIMIT = os.environ.get("DANGOL_DEDUPE_MEMORY_LIMIT", "2GB")
 # An imported customer with more orders than this on one day has them flagged for review.
 DANGOL_OUTLIER_ORDERS_PER_DAY = int(os.environ.get("DANGOL_OUTLIER_ORDERS_PER_DAY", "20"))
 SEARCH_RESULT_LIMIT = 50
