@@ -1,12 +1,12 @@
 """Sample export files of the demo business's units, to try the import (and used by its tests).
 
 What a real group hands over: the bakery's POS exports its members in CP949 with Korean headers and the usual
-mistakes (a phone number with a digit missing, 30 February, a blank name, "maybe" in a consent column, the same
-member twice); the Seoul hotel's PMS exports an XLSX with English headers. Some people are members of both, written
-differently (a space in the name, a mistyped syllable, the phone number in another format, an email in capitals),
-so the import links the obvious ones and record linkage finds the rest. The order files reference the members by
-their unit's number and include outliers (a negative quantity on a sale, a zero and an extreme price, a date in the
-future), a refund, and a line with an unknown product code.
+mistakes (a phone number with digits missing, 30 February, a blank name, an email without its domain, "maybe" as the
+lunar flag and "?" in a consent column, the same member twice); the Seoul hotel's PMS exports an XLSX with English
+headers. Some people are members of both, written differently (a space in the name, a mistyped syllable, the phone
+number in another format, an email in capitals), so the import links the obvious ones and record linkage finds the
+rest. The order files reference the members by their unit's number and include outliers (a negative quantity on a
+sale, a zero and an extreme price, a date in the future), a refund, and a line with an unknown product code.
 """
 from __future__ import annotations
 

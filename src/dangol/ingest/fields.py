@@ -46,10 +46,12 @@ ORDER_FIELDS = [
     Field("order_no", _("Order number"), ("주문번호", "영수증번호", "거래번호", "전표번호", "orderno", "ordernumber", "orderid",
                                          "receiptno", "receiptnumber"), required=True),
     Field("customer_source_id", _("Customer id at the unit"), ("회원번호", "고객번호", "고객id", "회원id", "고객코드", "회원코드",
-                                                              "memberno", "customerid", "customerno")),
-    Field("customer_phone", _("Customer phone"), ("휴대폰", "핸드폰", "휴대전화", "전화번호", "연락처", "phone", "mobile",
+                                                              "멤버십번호", "memberno", "membernumber", "customerid", "customerno")),
+    Field("customer_phone", _("Customer phone"), ("휴대폰", "핸드폰", "휴대전화", "휴대폰번호", "핸드폰번호", "휴대전화번호", "전화번호",
+                                                  "연락처", "전화", "phone", "mobile", "phonenumber", "cellphone", "tel",
                                                   "customerphone")),
-    Field("ordered_at", _("Ordered at"), ("주문일시", "주문일", "구매일", "구매일시", "거래일", "거래일시", "판매일", "판매일시", "일시",
+    Field("ordered_at", _("Ordered at"), ("주문일시", "주문일", "주문일자", "구매일", "구매일시", "구매일자", "거래일", "거래일시",
+                                          "거래일자", "판매일", "판매일시", "판매일자", "결제일", "결제일시", "결제일자", "일시",
                                           "orderedat", "orderdate", "date", "datetime"), required=True),
     Field("sku", _("Product code"), ("상품코드", "품목코드", "제품코드", "sku", "productcode", "itemcode"), required=True),
     Field("quantity", _("Quantity"), ("수량", "quantity", "qty"), required=True),
@@ -111,4 +113,4 @@ def check_mapping(mapping: dict[str, str], headers: list[str], kind: str) -> lis
             problems.append(_("No column is mapped to %(field)s, which every row needs.") % {"field": field.label})
     if kind == ImportKind.CUSTOMERS and not used.keys() & {"source_id", "phone", "email"}:
         problems.append(_("Map a customer id, a phone or an email column, so that rows can be matched on the next import."))
-    return problems
+    return [str(problem) for problem in problems]  # text, not lazy strings: callers join them into one message

@@ -191,7 +191,7 @@ def _valid_email(value: str) -> bool:
 
 YES = {"y", "yes", "1", "o", "true", "t", "동의", "예", "네", "수신", "수신동의", "ㅇ"}
 NO = {"n", "no", "0", "x", "false", "f", "미동의", "비동의", "거부", "수신거부", "아니오", "아니요", "미수신"}
-LUNAR_YES = YES | {"음", "음력", "lunar", "l", "윤", "윤달", "음력윤달"}
+LUNAR_YES = YES | {"음", "음력", "lunar", "l", "윤", "윤달", "음력윤달", "leap"}  # a leap month is a lunar month
 LUNAR_NO = NO | {"양", "양력", "solar", "s"}
 LEAP = {"윤", "윤달", "음력윤달", "leap"}
 
@@ -210,8 +210,11 @@ GENDERS = {"m": "M", "male": "M", "man": "M", "남": "M", "남자": "M", "남성
 
 # --- dates --------------------------------------------------------------------------------------------------------
 
-_DATE = r"^(?<y>\d{4}|\d{2})-(?<m>\d{1,2})-(?<d>\d{1,2})-?(?:[ T](?<rest>.*))?$"
-_TIME = r"^(?<H>\d{1,2}):(?<M>\d{2})(?::(?<S>\d{2})(?:\.\d+)?)?$"
+# The spaces after a separator stay, so that the space before a time survives a date written "2024. 3. 1. 14:30".
+_DATE = r"^(?<y>\d{4}|\d{2})-\s*(?<m>\d{1,2})-\s*(?<d>\d{1,2})-?(?:[ T]\s*(?<rest>.*))?$"
+# 14:30, 14:30:15, 14:30:15.5 (its "." rewritten to "-" with the date's separators), 오후 2:30 and 2:30 PM (Excel's
+# 12-hour clock in Korean and English).
+_TIME = r"^(?:(?<P>오전|오후|AM|PM|am|pm)\s*)?(?<H>\d{1,2}):(?<M>\d{2})(?::(?<S>\d{2})(?:[.\-]\d+)?)?(?:\s*(?<Q>AM|PM|am|pm))?$"
 
 
 def date_parts(expr: pl.Expr, today: dt.date) -> pl.Expr:
@@ -220,7 +223,7 @@ def date_parts(expr: pl.Expr, today: dt.date) -> pl.Expr:
     (the time part). Two-digit years: up to this year's two digits → 20xx, else 19xx."""
     text = expr.fill_null("").str.strip_chars()
     # One shape for all: separators become "-", run-together digits are split, 년/월/일 are separators too.
-    text = text.str.replace_all(r"\s*(?:[./\-]|년|월)\s*", "-").str.replace(r"일(\s|$)", "$1")
+    text = text.str.replace_all(r"\s*(?:[./\-]|년|월)", "-").str.replace(r"일(\s|$)", "$1")
     text = text.str.replace(r"^(\d{4})(\d{2})(\d{2})(\s|T|$)", "$1-$2-$3$4").str.replace(r"^(\d{2})(\d{2})(\d{2})$", "$1-$2-$3")
     groups = text.str.extract_groups(_DATE)
     y = groups.struct.field("y")
@@ -243,19 +246,30 @@ def with_date(frame: pl.DataFrame, source: str, prefix: str, today: dt.date) -> 
         pl.col(f"{prefix}_parts").struct.field("d").alias(f"{prefix}_d"),
         pl.col(f"{prefix}_parts").struct.field("rest").alias(f"{prefix}_rest"),
     ).drop(f"{prefix}_parts")
-    seconds, bad = time_of_day(pl.col(f"{prefix}_rest"))
+    frame = frame.with_columns(time_parts(pl.col(f"{prefix}_rest")).alias(f"{prefix}_time_parts"))
+    seconds, bad = time_of_day(pl.col(f"{prefix}_rest"), parts=pl.col(f"{prefix}_time_parts"))
     return frame.with_columns(
         pl.concat_str([pl.col(f"{prefix}_y").cast(pl.Utf8), pl.col(f"{prefix}_m").cast(pl.Utf8).str.zfill(2),
                        pl.col(f"{prefix}_d").cast(pl.Utf8).str.zfill(2)], separator="-")
         .str.to_date("%Y-%m-%d", strict=False).alias(f"{prefix}_date"),
         seconds.alias(f"{prefix}_seconds"), bad.alias(f"{prefix}_time_bad"),
-    )
+    ).drop(f"{prefix}_time_parts")
 
 
-def time_of_day(rest: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """(seconds since midnight or 0 when no time, invalid flag)."""
-    groups = rest.str.strip_chars().str.extract_groups(_TIME)
+def time_parts(rest: pl.Expr) -> pl.Expr:
+    """The groups of a time of day: H, M, S, and P or Q for 오전/오후 or AM/PM."""
+    return rest.str.strip_chars().str.extract_groups(_TIME)
+
+
+def time_of_day(rest: pl.Expr, *, parts: pl.Expr | None = None) -> tuple[pl.Expr, pl.Expr]:
+    """(seconds since midnight or 0 when no time, invalid flag). ``parts``: ``time_parts(rest)`` in a column already
+    (each use of an expression evaluates it again, and the hours are used several times)."""
+    groups = time_parts(rest) if parts is None else parts
     hours = groups.struct.field("H").cast(pl.Int32, strict=False)
+    half = pl.coalesce(groups.struct.field("P"), groups.struct.field("Q")).str.to_lowercase()  # 오전/오후, AM/PM: 12-hour clock
+    hours = (pl.when(half.is_null()).then(hours).when(hours > 12).then(None)
+             .when(half.is_in(["오후", "pm"])).then(pl.when(hours < 12).then(hours + 12).otherwise(hours))
+             .otherwise(pl.when(hours == 12).then(0).otherwise(hours)))
     minutes = groups.struct.field("M").cast(pl.Int32, strict=False)
     seconds = groups.struct.field("S").cast(pl.Int32, strict=False).fill_null(0)
     given = rest.str.strip_chars() != ""

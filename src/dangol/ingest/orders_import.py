@@ -8,11 +8,14 @@ imported sales are history, not something a later file rewrites). Suspicious ord
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 
 import numpy as np
 import polars as pl
 from django.conf import settings
 from django.db import connection
+from django.db.models import Count
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from dangol.core import bulk, events
@@ -287,15 +290,15 @@ def _orders_per_day(unit_id: int, orders: pl.DataFrame) -> pl.DataFrame:
     low, high = orders.get_column("ordered_at").min(), orders.get_column("ordered_at").max()
     found = []
     for part in _chunks(orders.get_column("customer_id").unique().to_list()):
-        found += Order.objects.filter(unit_id=unit_id, customer_id__in=part, ordered_at__gte=low - dt.timedelta(days=1),
-                                      ordered_at__lt=high + dt.timedelta(days=1)).values_list("customer_id", "ordered_at")
+        found += (Order.objects.filter(unit_id=unit_id, customer_id__in=part, ordered_at__gte=low - dt.timedelta(days=1),
+                                       ordered_at__lt=high + dt.timedelta(days=1))
+                  .annotate(day=TruncDate("ordered_at", tzinfo=zoneinfo.ZoneInfo(n.SEOUL))).order_by()
+                  .values("customer_id", "day").annotate(count=Count("id")).values_list("customer_id", "day", "count"))
     if not found:
         return pl.DataFrame(schema=schema)
     days = orders.select("customer_id", "day").unique()
-    return (pl.DataFrame(found, schema={"customer_id": pl.Int64, "ordered_at": pl.Datetime("us", "UTC")}, orient="row")
-            .with_columns(day=pl.col("ordered_at").dt.convert_time_zone(n.SEOUL).dt.date())
-            .group_by("customer_id", "day").agg(pl.len().alias("orders_before"))
-            .join(days, on=["customer_id", "day"]).cast(schema))
+    return (pl.DataFrame(found, schema={"customer_id": pl.Int64, "day": pl.Date, "orders_before": pl.UInt32}, orient="row")
+            .join(days, on=["customer_id", "day"]))
 
 
 def _write(*, job, actor, orders: pl.DataFrame, lines: pl.DataFrame, flags: pl.DataFrame, flagged: set, products: dict,

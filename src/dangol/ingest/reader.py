@@ -9,6 +9,7 @@ import csv
 import io
 import unicodedata
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,11 +66,31 @@ def decode(data: bytes) -> tuple[str, str]:
             continue
         if "\x00" in text:
             break
+        if encoding == "cp949" and not _plausible_korean(text):
+            break
         return unicodedata.normalize("NFC", text), {"utf-8-sig": "utf-8", "utf-16": "utf-16"}.get(encoding, encoding)
     if b"\x00" in data[:4096]:
         raise UnreadableFile(_("This is not a text table (CSV) or an Excel (.xlsx) file."))
     raise UnreadableFile(_("The file is neither UTF-8 nor CP949/EUC-KR text. Save it from Excel as “CSV UTF-8” and "
                            "import it again."))
+
+
+def _plausible_korean(text: str) -> bool:
+    """CP949 also decodes many files in other encodings without an error (Latin-1 "Å" or "°" before a letter, most
+    Shift-JIS and Big5 text), as the rare Hangul syllables and symbols that Microsoft added to EUC-KR. Korean text
+    hardly uses those, so when they make up a good part of the non-ASCII characters the file is in another encoding."""
+    counts = Counter(ch for ch in text[:200_000] if ch > "\x7f")
+    total = sum(counts.values())
+    rare = sum(count for ch, count in counts.items() if not _in_euc_kr(ch))
+    return rare < 2 or rare * 5 <= total
+
+
+def _in_euc_kr(ch: str) -> bool:
+    """In KS X 1001 (two bytes in EUC-KR; Python spells the other Hangul syllables as eight-byte jamo sequences)."""
+    try:
+        return len(ch.encode("euc_kr")) == 2
+    except UnicodeEncodeError:
+        return False
 
 
 def _sniff_separator(first_line: str) -> str:
@@ -105,13 +126,21 @@ def _read_csv(text: str, encoding: str, max_rows: int | None) -> Table:
     except (pl.exceptions.ComputeError, pl.exceptions.ShapeError):
         # Rows with more fields than the header: read it row by row so those rows can be reported, not dropped.
         return _read_csv_slow(text, separator, encoding, None)
-    headers = _headers(frame.columns)
+    # The header names as the csv module reads them: polars renames a repeated header its own way ("name_duplicated_0"),
+    # which would differ from the preview's (read row by row) and break a mapping chosen there.
+    header_row = next(csv.reader(io.StringIO(text, newline=""), delimiter=separator), [])
+    if len(header_row) != frame.width:
+        return _read_csv_slow(text, separator, encoding, None)
+    headers = _headers(header_row)
     _check_shape(headers, frame.height)
     frame.columns = headers
     if not _one_record_per_line(data, separator, len(headers), frame.height):
         return _read_csv_slow(text, separator, encoding, None)
     frame = frame.with_columns([pl.col(h).fill_null("") for h in headers])
     frame = frame.with_columns(pl.arange(2, frame.height + 2, dtype=pl.Int64).alias("__row"))
+    # Rows of empty fields only (",,,,": what Excel saves for rows whose content was deleted) are not records.
+    frame = frame.filter(pl.any_horizontal([pl.col(h).str.strip_chars() != "" for h in headers]))
+    _check_shape(headers, frame.height)
     return Table(frame=frame, headers=headers, encoding=encoding, ragged_rows=[])
 
 
@@ -148,11 +177,13 @@ def _read_csv_slow(text: str, separator: str, encoding: str, max_rows: int | Non
     rows: list[list[str]] = []
     lines: list[int] = []
     ragged: list[tuple[int, int]] = []
+    last_line = reader.line_num
     try:
         for record in reader:
-            line = reader.line_num  # the last physical line of this record; exact for one-line records
-            if not record or (len(record) == 1 and not record[0].strip()):
-                continue  # blank line
+            # A record starts on the line after the previous one ended (a quoted value may span several lines).
+            line, last_line = last_line + 1, reader.line_num
+            if not any(field.strip() for field in record):
+                continue  # a blank line, or a row of empty fields
             if len(record) != width:
                 ragged.append((line, len(record)))
             else:
