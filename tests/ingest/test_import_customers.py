@@ -550,8 +550,6 @@ def test_the_error_report_gives_row_column_value_and_the_reason_in_korean_and_en
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel opens it with the Korean intact
 
 
-@pytest.mark.xfail(strict=True, reason="services.error_report_csv writes file values as they are: a value starting with "
-                                        "= + - @ becomes a formula when the report is opened in Excel (fix reported to the lead)")
 def test_the_error_report_does_not_turn_a_rejected_value_into_a_spreadsheet_formula(files, run_import):
     job = run_import("customers", "bakery", files.csv("b.csv", BAKERY_HEADERS, [
         member("B1", phone='=HYPERLINK("http://example.com/x","click")'), member("B2", phone="010-2222-0002", email="@cmd|'/c calc'!A1")]))

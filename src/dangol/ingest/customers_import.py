@@ -355,7 +355,8 @@ def update_matched(rows: list[dict], *, unit: BusinessUnit, job: ImportJob, acto
         for row in part:
             customer = customers[row["customer_id"]]
             changed = False
-            if row["name"] and customer.name != row["name"]:
+            # Spacing is how a unit typed the name ("김 하늘"), not a new name: keep the stored form then.
+            if row["name"] and customer.name.replace(" ", "") != row["name"].replace(" ", ""):
                 customer.name, changed = row["name"], True
             if row["gender"] and customer.gender != row["gender"]:
                 customer.gender, changed = row["gender"], True
@@ -383,8 +384,10 @@ def update_matched(rows: list[dict], *, unit: BusinessUnit, job: ImportJob, acto
                     changed_birthdays.append(current)
                     changed = True
             if row["sido"] or row["address_line"] or row["postal_code"]:
-                wanted_address = (row["sido"], row["sigungu"], row["address_line"], row["postal_code"])
                 current_address = addresses.get(customer.pk)
+                # A file without a postal code keeps the one stored (the street is the same or the unit never had it).
+                postal = row["postal_code"] or (current_address.postal_code if current_address else "")
+                wanted_address = (row["sido"], row["sigungu"], row["address_line"], postal)
                 if current_address is None:
                     new_addresses.append(Address(customer_id=customer.pk, sido=wanted_address[0], sigungu=wanted_address[1],
                                                  line=wanted_address[2], postal_code=wanted_address[3], is_primary=True))
@@ -414,9 +417,13 @@ def update_matched(rows: list[dict], *, unit: BusinessUnit, job: ImportJob, acto
                             and current_consent.source != ConsentSource.IMPORT):
                         marketing_in_force = False
                         continue  # the customer's own refusal stands
+                    if (not granted and current_consent is not None and current_consent.granted
+                            and current_consent.unit_id not in (None, unit.pk)):
+                        # One unit's list saying "no" only means that unit never asked: it does not withdraw a
+                        # consent the customer gave at another unit of the group.
+                        marketing_in_force = True
+                        continue
                     marketing_in_force = granted
-                    if not granted and current_consent is None:
-                        pass  # an explicit refusal is worth recording
                     new_consents.append(Consent(customer_id=customer.pk, channel=channel, purpose=purpose, granted=granted, at=now,
                                                 source=ConsentSource.IMPORT, unit=unit, method=f"import #{job.pk}"[:60],
                                                 evidence=f"{job.original_name}, row {row['__row']}", recorded_by=user))

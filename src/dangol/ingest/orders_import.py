@@ -308,6 +308,7 @@ def _write(*, job, actor, orders: pl.DataFrame, lines: pl.DataFrame, flags: pl.D
         return
     lock_referenced("customers_customer", orders.get_column("customer_id").drop_nulls().to_list())
     lock_referenced("sales_order", orders.get_column("refund_of_id").drop_nulls().to_list())
+    lock_referenced("sales_product", lines.get_column("product_id").unique().to_list())
     user_id = actor.user.pk if actor.user else None
     now_s = int(now.timestamp())
     # A "sale" whose lines add up below zero is stored as an unlinked refund (the sign rule of orders), flagged.

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import logging
 import shutil
@@ -143,7 +144,7 @@ def run_job(job: ImportJob, *, actor: Actor) -> ImportJob:
         mapping = job.mapping or guess_mapping(table.headers, job.kind)
         problems = check_mapping(mapping, table.headers, job.kind)
         if problems:
-            raise UnreadableFile(" ".join(problems))
+            raise UnreadableFile(" ".join(str(p) for p in problems))
         job.mapping = mapping
         job.rows_read = table.row_count
         counts, errors = _import(job, table, mapping, actor)
@@ -165,6 +166,10 @@ def run_job(job: ImportJob, *, actor: Actor) -> ImportJob:
         audit.record(actor=actor, action="import.run" if not job.dry_run else "import.dry_run", obj=job)
     if job.status == JobStatus.DONE and not job.dry_run and job.created + job.updated:
         _after_import(job)
+    if not job.dry_run:
+        # An uploaded file (or the CLI's copy of one) holds personal data: once imported or refused, Dangol keeps what
+        # it imported, not the file. A dry run keeps it for "import for real"; prune_uploads removes forgotten ones.
+        discard_upload(job.path)
     return job
 
 
@@ -200,8 +205,10 @@ def _import_customers(job, table, mapping, actor, *, now, today):
     twice = matched.filter(pl.col("customer_id").is_not_null() & (pl.col("__row") != pl.col("first_for_customer")))
     errors = checked.errors
     if twice.height:
+        header_of = {key: header for header, key in mapping.items() if key}
+        column = header_of.get("source_id") or header_of.get("phone") or header_of.get("email", "")
         errors = pl.concat([errors, twice.select(
-            pl.col("__row"), pl.lit("", dtype=pl.Utf8).alias("column"), pl.lit("", dtype=pl.Utf8).alias("value"),
+            pl.col("__row"), pl.lit(column, dtype=pl.Utf8).alias("column"), pl.lit("", dtype=pl.Utf8).alias("value"),
             pl.lit("duplicate_in_file", dtype=pl.Utf8).alias("code"), pl.col("first_for_customer").cast(pl.Int64).alias("ref_row"))])
         matched = matched.filter(pl.col("customer_id").is_null() | (pl.col("__row") == pl.col("first_for_customer")))
     new = matched.filter(pl.col("customer_id").is_null())
@@ -244,8 +251,15 @@ def error_report_csv(job: ImportJob) -> str:
     writer = csv.writer(out)
     writer.writerow(["row", "column", "value", "code", "reason_ko", "reason_en"])
     for error in job.row_errors.order_by("row", "id").iterator(chunk_size=5000):
-        writer.writerow([error.row, error.column, error.value, error.code, error.message_ko, error.message_en])
+        writer.writerow([error.row, spreadsheet_safe(error.column), spreadsheet_safe(error.value), error.code,
+                         error.message_ko, error.message_en])
     return out.getvalue()
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A rejected value is quoted back as text: one that Excel would read as a formula (=, +, -, @…) gets a leading
+    apostrophe, so opening the report cannot run anything (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def write_error_report(job: ImportJob, path: str | Path) -> Path:
@@ -280,5 +294,27 @@ def copy_for_job(path: str | Path) -> Path:
 def discard_draft(job: ImportJob) -> None:
     """An upload that cannot be read: forget it, file included."""
     if job.status == JobStatus.DRAFT:
-        Path(job.path).unlink(missing_ok=True)
+        discard_upload(job.path)
         job.delete()
+
+
+def discard_upload(path: str | Path) -> None:
+    """Delete a file Dangol keeps under its data directory; files elsewhere (a path given to a job) are the owner's."""
+    target = Path(path).resolve()
+    if target.parent == upload_dir().resolve():
+        target.unlink(missing_ok=True)
+
+
+def prune_uploads(*, older_than: dt.timedelta = dt.timedelta(days=7)) -> int:
+    """Delete the files of dry runs and abandoned drafts older than ``older_than`` (drafts after a day). Returns how
+    many files were removed. The jobs stay, with their counts and error reports."""
+    now = timezone.now()
+    removed = 0
+    stale = (ImportJob.objects.filter(dry_run=True, created_at__lt=now - older_than)
+             | ImportJob.objects.filter(status=JobStatus.DRAFT, created_at__lt=now - dt.timedelta(days=1)))
+    for path in stale.values_list("path", flat=True).iterator():
+        if Path(path).exists():
+            discard_upload(path)
+            removed += not Path(path).exists()
+    ImportJob.objects.filter(status=JobStatus.DRAFT, created_at__lt=now - dt.timedelta(days=1)).delete()
+    return removed

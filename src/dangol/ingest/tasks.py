@@ -23,3 +23,11 @@ def run_import(job_id: int) -> str:
 
     job = ImportJob.objects.select_related("unit", "created_by").get(pk=job_id)
     return run_job(job, actor=Actor(user=job.created_by, via="task")).counts_line
+
+
+@task(queue_name="default")
+def prune_uploads() -> int:
+    """Daily: remove the files of old dry runs and abandoned uploads (they hold personal data)."""
+    from .services import prune_uploads as prune
+
+    return prune()
