@@ -4,8 +4,8 @@ What a real group hands over: the bakery's POS exports its members in CP949 with
 mistakes (a phone number with digits missing, 30 February, a blank name, an email without its domain, "maybe" as the
 lunar flag and "?" in a consent column, the same member twice); the Seoul hotel's PMS exports an XLSX with English
 headers. Some people are members of both, written differently (a space in the name, a mistyped syllable, the phone
-number in another format, an email in capitals), so the import links the obvious ones and record linkage finds the
-rest. The order files reference the members by their unit's number and include outliers (a negative quantity on a
+number in another format, an email in capitals, a mistyped phone digit with another address), so the import links
+the obvious ones, record linkage merges the sure ones and leaves a few for a manager to review. The order files reference the members by their unit's number and include outliers (a negative quantity on a
 sale, a zero and an extreme price, a date in the future), a refund, and a line with an unknown product code.
 """
 from __future__ import annotations
@@ -106,16 +106,22 @@ def write_sample_files(directory: str | Path, *, persons: int = 120, seed: int =
     hotel_rows = []
     for index, person in enumerate(hotel_people):
         name, phone, email = person.name, _phone(person.phone_digits, index + 1), person.email
+        birth, address = person.birth.isoformat(), person.address
         if person in both:
             variant = index % 4
-            if variant == 1:
+            if variant == 0 and index % 8 == 4:
+                # One digit of the phone mistyped, no email, no birthday, another district: the name and a nearly
+                # equal number say it may be the same person, the address says otherwise — for a manager to decide.
+                email, birth, address = "", "", f"부산 수영구 광안해변로 {100 + index}"
+                phone = _phone(person.phone_digits + (1 if person.phone_digits % 10 < 9 else -1), 0)
+            elif variant == 1:
                 name = name[0] + " " + name[1:]          # a space between surname and given name
             elif variant == 2:
                 name, phone = _similar(name), _phone(person.phone_digits, 2)  # misheard syllable, same phone
             elif variant == 3:
                 email, phone = email.upper(), ""         # no phone, email typed in capitals
-        hotel_rows.append([f"SH-{5000 + index}", name, phone, email, person.birth.isoformat(), "Y" if person.lunar else "N",
-                           person.address, (today - dt.timedelta(days=400 + index)).isoformat(), ["Y", "N"][index % 2],
+        hotel_rows.append([f"SH-{5000 + index}", name, phone, email, birth, "Y" if person.lunar else "N",
+                           address, (today - dt.timedelta(days=400 + index)).isoformat(), ["Y", "N"][index % 2],
                            ["N", "Y"][index % 2], ["Y", "N", ""][index % 3]])
     path_hotel = directory / "seoul-hotel-customers.xlsx"
     _write_xlsx(path_hotel, HOTEL_HEADERS, hotel_rows)
