@@ -45,6 +45,15 @@ def data_counts() -> dict[str, int]:
     return counts
 
 
+@pytest.fixture(autouse=True)
+def english():
+    """The assertions read the English source strings; the app's default language is Korean."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 class Files:
     """Write import files into a test's temporary directory."""
 

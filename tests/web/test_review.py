@@ -22,6 +22,16 @@ from tests.helpers import PASSWORD, login
 SYSTEM = Actor.system("test")
 
 
+@pytest.fixture(autouse=True)
+def english(client):
+    """The assertions read the English source strings; the app's default language is Korean."""
+    from django.utils import translation
+
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    with translation.override("en"):
+        yield
+
+
 def pair(a, b, probability=0.82, weight=4.6, agreements=None, status=CandidateStatus.OPEN):
     left, right = sorted([a, b], key=lambda c: c.pk)
     return DuplicateCandidate.objects.create(left=left, right=right, match_probability=probability, match_weight=weight,
