@@ -13,6 +13,13 @@ EXPECTED = {
     "/api/v1/customers/{id}/orders": {"get"},
     "/api/v1/orders": {"post"},
     "/api/v1/orders/{id}/refund": {"post"},
+    "/api/v1/customers/{id}/points": {"get"},
+    "/api/v1/customers/{id}/points/entries": {"get"},
+    "/api/v1/customers/{id}/points/redeem": {"post"},
+    "/api/v1/customers/{id}/points/adjust": {"post"},
+    "/api/v1/customers/{id}/coupons/{coupon_id}/use": {"post"},
+    "/api/v1/customers/{id}/referral": {"post"},
+    "/api/v1/loyalty/members/lookup": {"post"},
 }
 
 

@@ -1,0 +1,59 @@
+"""Relationship stage suggested by rules (prospect → customer → regular → advocate; partner is staff's call).
+
+The rules, applied to each live customer as of the refresh day, the first that matches wins:
+
+1. **advocate** — has bought, and in the last 365 days made a referral that led to a purchase or gave a top
+   satisfaction score (9–10 of 10, or 5 of 5). Referrals (loyalty) and surveys (service) are not recorded by the
+   group's apps yet; ``advocacy_signals`` is where they join, and until then nobody is suggested as an advocate.
+2. **regular** — bought on at least ``REGULAR_MIN_PURCHASE_DAYS`` (6) different days in the last 365 days.
+3. **customer** — at least one purchase (sales fully refunded and orders waiting for review do not count).
+4. **prospect** — known to the group, no purchase yet.
+
+**partner** (a business relationship: travel agency, corporate account, supplier) is never suggested: it is set by
+staff, and the rules have nothing to say about it.
+
+The result is stored in ``CustomerMetrics.suggested_stage``; ``Customer.stage`` stays what staff or the first
+purchase made it. A staff choice must win over the rules, and the customers app cannot yet tell a stage set by hand
+from one set automatically, so the snapshot only suggests (see the analytics report for the proposed flag).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from dangol.customers.models import Stage
+
+REGULAR_MIN_PURCHASE_DAYS = 6
+LOOKBACK_DAYS = 365
+
+
+def suggest(*, has_purchase: np.ndarray, purchase_days_last_year: np.ndarray, advocate: np.ndarray) -> np.ndarray:
+    """The suggested stage of each customer (arrays of equal length) as an array of Stage values."""
+    has_purchase = np.asarray(has_purchase, dtype=bool)
+    regular = np.asarray(purchase_days_last_year) >= REGULAR_MIN_PURCHASE_DAYS
+    advocate = np.asarray(advocate, dtype=bool) & has_purchase
+    choices = np.array([Stage.PROSPECT.value, Stage.CUSTOMER.value, Stage.REGULAR.value, Stage.ADVOCATE.value], dtype=object)
+    level = np.where(advocate, 3, np.where(has_purchase & regular, 2, np.where(has_purchase, 1, 0)))
+    return choices[level]
+
+
+def advocacy_signals(customer_ids: np.ndarray, *, as_of: dt.date) -> np.ndarray:
+    """Whether each customer showed advocacy in the LOOKBACK_DAYS up to ``as_of`` (a boolean array).
+
+    Nothing records referrals or survey scores yet: the loyalty app's referrals and the service app's surveys will
+    be read here (one set-based query each: the referrer ids of referrals with a purchase, the respondent ids of
+    top scores) once they exist. Until then every answer is False."""
+    return np.zeros(len(customer_ids), dtype=bool)
+
+
+def rule_table() -> list[dict]:
+    return [
+        {"stage": Stage.ADVOCATE.value, "rule": "bought, and in the last 365 days made a referral that led to a "
+                                                "purchase or gave a top satisfaction score (not recorded yet)"},
+        {"stage": Stage.REGULAR.value, "rule": f"bought on at least {REGULAR_MIN_PURCHASE_DAYS} different days in "
+                                               f"the last {LOOKBACK_DAYS} days"},
+        {"stage": Stage.CUSTOMER.value, "rule": "at least one purchase"},
+        {"stage": Stage.PROSPECT.value, "rule": "no purchase yet"},
+        {"stage": Stage.PARTNER.value, "rule": "never suggested: set by staff"},
+    ]
