@@ -145,11 +145,25 @@ def test_rfm_scores_and_segments_follow_the_documented_rules(business):
 
 
 def test_stages_are_suggested_by_rule_and_the_customers_stage_is_left_alone(business):
+    from dangol.loyalty.models import Referral, ReferralStatus
+
     Customer.objects.filter(pk=business["kim"].pk).update(stage="partner")  # set by staff
     refresh()
     suggested = {name: row(c).suggested_stage for name, c in business.items()}
     assert suggested == {"kim": "customer", "lee": "customer", "choi": "customer", "jung": "regular", "park": "prospect"}
     assert Customer.objects.get(pk=business["kim"].pk).stage == "partner"
+    # A rewarded referral within the year makes an advocate; an older one, a pending one, or one by a customer who
+    # never bought does not.
+    def referral(referrer, referred, status, rewarded):
+        Referral.objects.create(referrer=referrer, referred=referred, code="ABC123", status=status,
+                                linked_at=at("2024-01-01"), rewarded_at=rewarded and at(rewarded))
+    referral(business["lee"], business["choi"], ReferralStatus.REWARDED, "2025-06-01")
+    referral(business["choi"], business["lee"], ReferralStatus.REWARDED, "2024-06-01")
+    referral(business["jung"], business["kim"], ReferralStatus.PENDING, None)
+    referral(business["park"], business["jung"], ReferralStatus.REWARDED, "2025-06-01")
+    refresh()
+    suggested = {name: row(c).suggested_stage for name, c in business.items()}
+    assert suggested == {"kim": "customer", "lee": "advocate", "choi": "customer", "jung": "regular", "park": "prospect"}
 
 
 def test_a_refresh_records_its_run_and_one_audit_event(business):
@@ -158,7 +172,7 @@ def test_a_refresh_records_its_run_and_one_audit_event(business):
     assert run.as_of == AS_OF and run.discount_rate_monthly == 0.02 and run.seconds >= 0
     assert run.started_at <= run.finished_at
     assert "Discounts and redeemed points are 0" in run.notes
-    assert set(run.details["phase_seconds"]) >= {"read", "summaries", "clv", "churn", "write"}
+    assert set(run.details["phase_seconds"]) >= {"read", "summaries", "clv", "churn", "write_delete", "write_copy"}
     # Four buyers are too few to learn churn: said so, and nothing pretends otherwise.
     assert run.churn_auc is None and "too little history" in run.notes
     assert not CustomerMetrics.objects.filter(churn_risk__isnull=False).exists()
@@ -177,6 +191,11 @@ def test_refreshing_again_gives_the_same_snapshot(business):
     refresh()
     assert list(CustomerMetrics.objects.order_by("pk").values()) == first
     assert ModelRun.objects.count() == 2
+    # The indexes rebuilt by the write keep the names the migrations gave them.
+    with connection.cursor() as cursor:
+        indexes = {index for index, info in connection.introspection.get_constraints(
+            cursor, CustomerMetrics._meta.db_table).items() if info["index"]}
+    assert {"metrics_rfm_segment", "metrics_clv_12m", "metrics_churn_risk"} <= indexes
 
 
 def test_an_earlier_day_sees_only_what_was_known_then(business):
@@ -198,9 +217,10 @@ def test_the_number_of_queries_does_not_grow_with_customers(business, units, pro
     with CaptureQueriesContext(connection) as many:
         refresh()
     assert CustomerMetrics.objects.count() == 35
-    # SQLite: 13 (the snapshot in one executemany); PostgreSQL: 12 here, plus the six COPY statements, which go
-    # through the driver's own cursor.
-    assert len(many) == len(few) <= 13, [q["sql"][:80] for q in many.captured_queries]
+    # SQLite: the snapshot in one executemany. PostgreSQL: the six COPY statements go through the driver's own
+    # cursor and are not counted; the TRUNCATE and the drop and rebuild of the three secondary indexes are.
+    assert len(many) == len(few) <= (22 if connection.vendor == "postgresql" else 14), [
+        q["sql"][:80] for q in many.captured_queries]
 
 
 def test_a_merged_record_leaves_the_snapshot_and_its_orders_count_for_the_survivor(business):
@@ -285,3 +305,13 @@ def test_an_empty_business_refreshes_to_an_empty_snapshot(units):
     run = refresh()
     assert run.customers == 0 and not CustomerMetrics.objects.exists()
     assert BusinessUnit.objects.count() == 4 and Membership.objects.count() == 0
+
+
+def test_a_malformed_setting_is_named(business, monkeypatch):
+    monkeypatch.setenv("DANGOL_CLV_DISCOUNT_RATE_MONTHLY", "one percent")
+    with pytest.raises(ValidationError, match="DANGOL_CLV_DISCOUNT_RATE_MONTHLY"):
+        services.refresh_metrics(actor=ACTOR, as_of=AS_OF)
+    monkeypatch.setenv("DANGOL_CLV_DISCOUNT_RATE_MONTHLY", "0.02")
+    monkeypatch.setenv("DANGOL_CHURN_HORIZON_DAYS", "90")
+    run = services.refresh_metrics(actor=ACTOR, as_of=AS_OF)
+    assert run.discount_rate_monthly == 0.02 and run.details["churn_horizon_days"] == 90

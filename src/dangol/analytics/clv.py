@@ -147,14 +147,14 @@ class _BgNbdData:
         weights = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
         self.total = float(weights.sum())
         zero = x == 0
-        self.zero_T, inverse = np.unique(age[zero], return_inverse=True)
+        self.zero_T, inverse = _unique(age[zero])
         self.zero_n = np.bincount(inverse.ravel(), weights=weights[zero], minlength=len(self.zero_T))
         rows, self.n = _distinct_rows(np.column_stack([x[~zero], t_x[~zero], age[~zero]]), weights[~zero])
         self.x = rows[:, 0]
-        self.ux, self.ix = (part.ravel() for part in np.unique(self.x, return_inverse=True))
+        self.ux, self.ix = _unique(self.x)
         self.nx = np.bincount(self.ix, weights=self.n, minlength=len(self.ux))
-        self.uT, self.iT = (part.ravel() for part in np.unique(rows[:, 2], return_inverse=True))
-        self.ut, self.it = (part.ravel() for part in np.unique(rows[:, 1], return_inverse=True))
+        self.uT, self.iT = _unique(rows[:, 2])
+        self.ut, self.it = _unique(rows[:, 1])
         self.n_zero, self.n_repeat = float(self.zero_n.sum()), float(self.n.sum())
 
     def sample(self, step: int) -> "_BgNbdData":
@@ -163,7 +163,7 @@ class _BgNbdData:
         part.zero_T, part.zero_n = self.zero_T, self.zero_n
         keep = slice(0, None, step)
         part.x, part.n = self.x[keep], self.n[keep] * step
-        part.ux, part.ix = (piece.ravel() for piece in np.unique(part.x, return_inverse=True))
+        part.ux, part.ix = _unique(part.x)
         part.nx = np.bincount(part.ix, weights=part.n, minlength=len(part.ux))
         part.uT, part.iT = self.uT, np.ascontiguousarray(self.iT[keep])
         part.ut, part.it = self.ut, np.ascontiguousarray(self.it[keep])
@@ -278,8 +278,8 @@ def fit_gamma_gamma(frequency, monetary) -> GammaGamma:
     n = x.size
 
     def objective(x, y, log_z):
-        ux, ix = np.unique(x, return_inverse=True)
-        nx = np.bincount(ix.ravel(), minlength=len(ux)).astype(float)  # customers per distinct x
+        ux, ix = _unique(x)
+        nx = np.bincount(ix, minlength=len(ux)).astype(float)  # customers per distinct x
         n = len(x)
         sum_x_logs, sum_log_z = float(x @ (log_z + np.log(x))), float(log_z.sum())
 
@@ -334,6 +334,18 @@ def lifetime_value(bgnbd: BgNbd, frequency, recency, T, spend, *, months: int = 
 
 
 # --- shared ---------------------------------------------------------------------------------------------------------
+
+def _unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(values, return_inverse=True), in linear time for whole numbers in a small range (days, counts)."""
+    if len(values) and values.min() >= 0 and values.max() < 2**22 and np.all(values == np.floor(values)):
+        whole = values.astype(np.int64)
+        present = np.bincount(whole) > 0
+        distinct = np.flatnonzero(present)
+        position = np.cumsum(present) - 1
+        return distinct.astype(values.dtype), position[whole]
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return distinct, inverse.ravel()
+
 
 def _distinct_rows(rows: np.ndarray, weights, *, inverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows and how many customers each stands for (weights summed), or with ``inverse`` the index of

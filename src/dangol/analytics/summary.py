@@ -86,10 +86,18 @@ def prepare(*, customers: pl.DataFrame, sales: pl.DataFrame, unit_kinds: dict[in
 
 
 def _positions(ids: np.ndarray, customer_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of each customer id in ``ids`` and which ones are there (a record merged meanwhile is not)."""
-    where = np.searchsorted(ids, customer_ids)
-    where = np.minimum(where, max(len(ids) - 1, 0))
-    known = (ids[where] == customer_ids) if len(ids) else np.zeros(len(customer_ids), dtype=bool)
+    """Index of each customer id in ``ids`` (sorted) and which ones are there (a record merged meanwhile is not):
+    a dense lookup table while the ids are below 50 million, a binary search beyond."""
+    if not len(ids):
+        return np.zeros(0, dtype=np.int64), np.zeros(len(customer_ids), dtype=bool)
+    if ids[-1] < 50_000_000 and (not len(customer_ids) or customer_ids.max() < 50_000_000):
+        lookup = np.full(int(ids[-1]) + 1, -1, dtype=np.int64)
+        lookup[ids] = np.arange(len(ids))
+        where = np.where(customer_ids <= ids[-1], lookup[np.minimum(customer_ids, ids[-1])], -1)
+        known = where >= 0
+        return where[known], known
+    where = np.minimum(np.searchsorted(ids, customer_ids), len(ids) - 1)
+    known = ids[where] == customer_ids
     return where[known], known
 
 
@@ -117,9 +125,10 @@ def at_cutoff(facts: Facts, *, day: int) -> pl.DataFrame:
     starts = _starts(c, d)
     g_orders = np.add.reduceat(o, starts) if len(starts) else np.zeros(0, dtype=np.int32)
     g_value = np.add.reduceat(v, starts) if len(starts) else np.zeros(0, dtype=np.int64)
-    sale_time = np.where(o > 0, t, np.iinfo(np.int64).max)
-    g_first = np.minimum.reduceat(sale_time, starts) if len(starts) else np.zeros(0, dtype=np.int64)
-    g_last = np.maximum.reduceat(np.where(o > 0, t, np.iinfo(np.int64).min), starts) if len(starts) else g_first
+    # A partial refund's row carries the time of its sale, which counts whenever the refund does: every row's time
+    # is a counted sale's.
+    g_first = np.minimum.reduceat(t, starts) if len(starts) else np.zeros(0, dtype=np.int64)
+    g_last = np.maximum.reduceat(t, starts) if len(starts) else g_first
     bought = g_orders > 0  # a day with only a partial refund on it (its sale cancelled) is no purchase day
     g_c, g_d = c[starts][bought], d[starts][bought]
     g_orders, g_value, g_first, g_last = g_orders[bought], g_value[bought], g_first[bought], g_last[bought]
@@ -145,8 +154,8 @@ def at_cutoff(facts: Facts, *, day: int) -> pl.DataFrame:
     last_day = per_customer(g_d[ends], 0, np.int32)
     monetary = summed(g_value)
     first_value = per_customer(g_value[cs], 0, np.int64)
-    first_us = per_customer(np.minimum.reduceat(g_first, cs) if len(cs) else g_first, 0, np.int64)
-    last_us = per_customer(np.maximum.reduceat(g_last, cs) if len(cs) else g_last, 0, np.int64)
+    first_us = per_customer(g_first[cs], 0, np.int64)  # the first purchase day's earliest sale
+    last_us = per_customer(g_last[ends], 0, np.int64)
 
     # units and the spend mix, over the counted rows (sales and their partial refunds)
     units_used = _units_used(c[o > 0], unit[o > 0], n, facts.unit_count)
