@@ -244,8 +244,9 @@ def http_load(env: dict, name: str, rate: float, duration: float, runs: int) -> 
     serve_env = dict(env, DANGOL_SECRET_KEY="bench-" + "x" * 50, DANGOL_ALLOWED_HOSTS="127.0.0.1")
     token = dangol(serve_env, "token", "create", "--user", "demo").stdout.strip().splitlines()[-1]
     members = [int(x) for x in psql(f"{PG_BASE}/{name}",
-                                    "select customer_id from loyalty_lot where remaining >= 20000 and expires_at > now() "
-                                    "group by customer_id order by customer_id desc limit 2000").split()]
+                                    "select customer_id from loyalty_lot where remaining > 0 and expires_at > now() "
+                                    "group by customer_id having sum(remaining) >= 20000 "
+                                    "order by sum(remaining) desc limit 2000").split()]
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "dangol.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "3",
                                "--threads", "2"], env=serve_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -266,17 +267,25 @@ def http_load(env: dict, name: str, rate: float, duration: float, runs: int) -> 
         one = lambda i: Request("POST", f"/api/v1/customers/{members[0]}/points/redeem", headers, body)  # noqa: E731
         run_load(base, spread, rate=30, duration=3)  # warm up
         result: dict = {"members": len(members)}
-        for label, make, scenario_rate in (("spread", spread, rate), ("one_member", one, rate / 2)):
+        # One member: every redemption waits for the previous one's lock, so the rate is what one row sustains.
+        for label, make, scenario_rate in (("spread", spread, rate), ("one_member", one, rate / 5)):
             measured = []
             for _ in range(runs):
                 time.sleep(4)
-                measured.append(run_load(base, make, rate=scenario_rate, duration=duration).summary())
+                # Fewer pooled connections at the low rate: an idle keep-alive connection is closed by gunicorn after
+                # 2 s, and the load generator would count the next request on it as an error.
+                measured.append(run_load(base, make, rate=scenario_rate, duration=duration,
+                                         max_connections=64 if scenario_rate >= 50 else 8).summary())
             result[label] = {"rate": scenario_rate, "runs": measured,
                              "p99_ms_median": statistics.median(r["p99_ms"] for r in measured)}
         return result
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # still draining a backlog: this is a benchmark, not a deployment
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
 
 
 def main() -> None:
@@ -287,35 +296,69 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--keep", action="store_true", help="keep the copy with its ledger afterwards")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the copy of an earlier run, its loyalty tables emptied first")
+    parser.add_argument("--http-only", action="store_true",
+                        help="only the HTTP load, on the kept copy of an earlier run (its result replaced in loyalty.json)")
     args = parser.parse_args()
     started = time.perf_counter()
-    name, env, info = prepare(args.customers)
+    copy = f"dangol_bench_loyalty_{scale_name(args.customers)}"
+    if args.http_only:
+        path = RESULTS / "loyalty.json"
+        result = json.loads(path.read_text()) if path.exists() else {}
+        result["redeem_http"] = http_load(env_for(copy), copy, args.rate, args.duration, args.runs)
+        path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        print(json.dumps(result["redeem_http"]))
+        return
+    if args.reuse and (customers_in(copy) or 0) >= args.customers:
+        name, env, info = copy, env_for(copy), {"database": copy, "reused": True}
+        psql(f"{PG_BASE}/{name}", "TRUNCATE loyalty_lot, loyalty_ledgerentry, loyalty_coupon, loyalty_tierchange, "
+                                  "loyalty_referral, loyalty_account, loyalty_tier, loyalty_coupontemplate, loyalty_earnrule, "
+                                  "loyalty_program CASCADE")
+        psql(f"{PG_BASE}/{name}", "DELETE FROM customers_interaction WHERE kind = 'loyalty'")
+        psql(f"{PG_BASE}/{name}", "VACUUM ANALYZE customers_interaction")
+        info["order_lines"] = int(psql(f"{PG_BASE}/{name}", "select count(*) from sales_orderline"))
+        info["orders"] = int(psql(f"{PG_BASE}/{name}", "select count(*) from sales_order"))
+    else:
+        name, env, info = prepare(args.customers)
     result: dict = {"customers": args.customers, **info}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+
+    def save():  # after every step: a failure later keeps what was measured
+        (RESULTS / "loyalty.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+
     dangol(env, "loyalty", "setup")
     seconds, line, peak = timed(env, "loyalty", "backfill")
     result["backfill"] = {"seconds": round(seconds, 1), "peak_rss_mb": round(peak), "summary": line,
                           "order_lines_per_second": round(result["order_lines"] / seconds)}
+    save()
     result["reference_sql_seconds"] = round(reference_sql_backfill(name), 1)
     seconds, line, peak = timed(env, "loyalty", "backfill")
     result["backfill_again"] = {"seconds": round(seconds, 1), "summary": line}
+    save()
     seconds, line, peak = timed(env, "loyalty", "expire")
     result["expire"] = {"seconds": round(seconds, 1), "peak_rss_mb": round(peak), "summary": line}
+    save()
     seconds, line, peak = timed(env, "loyalty", "tiers")
     result["tiers"] = {"seconds": round(seconds, 1), "peak_rss_mb": round(peak), "summary": line}
+    save()
     seconds, line, peak = timed(env, "loyalty", "notify")
     result["notify"] = {"seconds": round(seconds, 1), "summary": line}
+    save()
     seconds, line, _peak = timed(env, "loyalty", "check")
     result["check"] = {"seconds": round(seconds, 1), "summary": line}
+    save()
     child = subprocess.run([sys.executable, __file__, "--_inprocess", str(args.threads)], env=env, capture_output=True, text=True)
     if child.returncode != 0:
         raise SystemExit(child.stderr[-3000:])
     result["redeem_in_process"] = json.loads(child.stdout.strip().splitlines()[-1])
+    save()
     result["redeem_http"] = http_load(env, name, args.rate, args.duration, args.runs)
+    save()
     result["total_seconds"] = round(time.perf_counter() - started, 1)
     if not args.keep:
         psql(f"{PG_BASE}/postgres", f"drop database if exists {name} with (force)")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "loyalty.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    save()
     print(json.dumps(result, ensure_ascii=False))
 
 

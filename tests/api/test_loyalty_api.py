@@ -76,12 +76,25 @@ def test_bad_redemption_input_is_a_400_per_field(bora_api, member, body, field):
     assert response.status_code == 400 and field in response.json()["errors"]
 
 
-def test_units_and_customers_outside_the_scope(bora_api, member, make_customer, program):  # noqa: F811
-    assert post(bora_api, f"/api/v1/customers/{member.pk}/points/redeem", {"points": 100, "unit": "seoul-hotel"}).status_code == 403
+def test_units_and_customers_outside_the_scope(bora_api, member, make_customer, program, units):  # noqa: F811
+    forbidden = post(bora_api, f"/api/v1/customers/{member.pk}/points/redeem", {"points": 100, "unit": "seoul-hotel"})
+    assert forbidden.status_code == 403 and forbidden.json()["detail"] == "You cannot work with business unit “seoul-hotel”."
+    units["restaurant"].is_active = False
+    units["restaurant"].save()
+    assert post(bora_api, f"/api/v1/customers/{member.pk}/points/redeem", {"points": 100, "unit": "restaurant"}).status_code == 403
     hotel_only = make_customer("seoul-hotel")
     for response in (bora_api.get(f"/api/v1/customers/{hotel_only.pk}/points"),
-                     post(bora_api, f"/api/v1/customers/{hotel_only.pk}/points/redeem", {"points": 100})):
+                     post(bora_api, f"/api/v1/customers/{hotel_only.pk}/points/redeem", {"points": 100}),
+                     post(bora_api, f"/api/v1/customers/{hotel_only.pk}/points/redeem", {"points": 100, "unit": "bakery"}),
+                     post(bora_api, "/api/v1/customers/999999/points/redeem", {"points": 100, "unit": "bakery"})):
         assert response.status_code == 404 and response.json()["code"] == "not_found"
+    assert balance(member) == 5090
+
+
+def test_an_admin_redeems_anywhere_naming_the_unit(alice_api, member, alice):
+    response = post(alice_api, f"/api/v1/customers/{member.pk}/points/redeem", {"points": 100, "unit": "seoul-hotel"})
+    assert response.status_code == 201 and response.json()["unit"] == "seoul-hotel" and response.json()["balance"] == 4990
+    assert post(alice_api, f"/api/v1/customers/{member.pk}/points/redeem", {"points": 100}).status_code == 400  # which unit?
 
 
 def test_without_a_token_nothing_is_answered(client, member):
