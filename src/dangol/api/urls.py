@@ -1,7 +1,7 @@
 """The REST API, mounted at /api/v1/. Paths have no trailing slash."""
 from django.urls import path, re_path
 
-from . import urls_loyalty, views
+from . import urls_campaigns, urls_loyalty, urls_messaging, urls_privacy, urls_service, views
 from .docs import SchemaView, docs_page
 from .errors import not_found
 
@@ -15,6 +15,10 @@ urlpatterns = [
     path("orders", views.OrderCreateView.as_view(), name="orders"),
     path("orders/<int:pk>/refund", views.OrderRefundView.as_view(), name="order_refund"),
     *urls_loyalty.urlpatterns,
+    *urls_messaging.urlpatterns,
+    *urls_campaigns.urlpatterns,
+    *urls_service.urlpatterns,
+    *urls_privacy.urlpatterns,
     path("openapi.json", SchemaView.as_view(), name="schema"),
     path("docs", docs_page, name="docs"),
     re_path(r"", not_found),

@@ -51,6 +51,10 @@ class Customer(models.Model):
     # can be undone; every selector leaves merged records out.
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_records",
                                     verbose_name=_("merged into"))
+    # Data-subject rights (privacy): a customer who asked to suspend processing gets no marketing and is left out of
+    # segments; an erased customer is an anonymous shell kept so that orders and aggregates stay correct.
+    processing_suspended = models.BooleanField(_("processing suspended"), default=False, db_default=False)
+    erased_at = models.DateTimeField(_("erased at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("customer")

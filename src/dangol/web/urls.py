@@ -1,7 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import urls_analytics, urls_import, urls_loyalty, urls_review, views
+from . import (urls_analytics, urls_campaigns, urls_import, urls_loyalty, urls_messaging, urls_privacy, urls_review, urls_service,
+               views)
 
 app_name = "web"
 urlpatterns = [
@@ -21,3 +22,4 @@ urlpatterns = [
     path("customers/<int:customer_id>/orders/new/", views.order_create, name="order_create"),
 ]
 urlpatterns += urls_import.urlpatterns + urls_review.urlpatterns + urls_analytics.urlpatterns + urls_loyalty.urlpatterns
+urlpatterns += urls_messaging.urlpatterns + urls_campaigns.urlpatterns + urls_service.urlpatterns + urls_privacy.urlpatterns
