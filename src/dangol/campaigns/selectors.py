@@ -1,0 +1,78 @@
+"""Reads of segments, campaigns and automations, always within the user's business units.
+
+Who is in a segment: live customers (not merged, not erased, processing not suspended) who are members of the
+segment's business unit (or anyone in the group for a group-wide segment), further limited to the business units
+of the user who asks, and matching the rules (dynamic) or listed (static) — one query.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Exists, OuterRef, QuerySet
+
+from dangol.core.models import BusinessUnit, User
+from dangol.core.selectors import units_for
+from dangol.customers.models import Customer, Membership
+from dangol.customers.selectors import customers_for
+
+from . import rules as segment_rules
+from .models import Automation, Campaign, Segment, SegmentKind, SegmentMember
+
+
+def reachable_customers() -> QuerySet[Customer]:
+    """Customers a segment may ever contain."""
+    return Customer.objects.filter(merged_into__isnull=True, erased_at__isnull=True, processing_suspended=False)
+
+
+def segments_for(user: User) -> QuerySet[Segment]:
+    if user.sees_all_units:
+        return Segment.objects.all()
+    return Segment.objects.filter(unit__in=units_for(user))
+
+
+def campaigns_for(user: User) -> QuerySet[Campaign]:
+    qs = Campaign.objects.select_related("segment", "unit", "created_by", "approved_by")
+    if user.sees_all_units:
+        return qs
+    return qs.filter(unit__in=units_for(user))
+
+
+def automations_for(user: User) -> QuerySet[Automation]:
+    qs = Automation.objects.select_related("unit", "offer")
+    if user.sees_all_units:
+        return qs
+    return qs.filter(unit__in=units_for(user))
+
+
+def _scoped(unit: BusinessUnit | None, user: User | None) -> QuerySet[Customer]:
+    qs = customers_for(user) if user is not None else Customer.objects.filter(merged_into__isnull=True)
+    qs = qs.filter(erased_at__isnull=True, processing_suspended=False)
+    if unit is not None:
+        qs = qs.filter(Exists(Membership.objects.filter(customer_id=OuterRef("pk"), unit_id=unit.pk)))
+    return qs
+
+
+def customers_matching(tree: dict, *, unit: BusinessUnit | None, user: User | None = None,
+                       now: dt.datetime | None = None) -> QuerySet[Customer]:
+    """The customers of a validated rule tree (``rules.clean_tree``)."""
+    return _scoped(unit, user).filter(segment_rules.compile_tree(tree, now=now))
+
+
+def segment_customers(segment: Segment, *, user: User | None = None, now: dt.datetime | None = None) -> QuerySet[Customer]:
+    if segment.kind == SegmentKind.STATIC:
+        return _scoped(segment.unit, user).filter(
+            Exists(SegmentMember.objects.filter(segment_id=segment.pk, customer_id=OuterRef("pk"))))
+    tree = segment.rules or {"op": "and", "rules": []}
+    return customers_matching(tree, unit=segment.unit, user=user, now=now)
+
+
+def count_matching(tree: dict, *, unit: BusinessUnit | None, user: User | None = None, now: dt.datetime | None = None) -> int:
+    return customers_matching(tree, unit=unit, user=user, now=now).order_by().count()
+
+
+def segment_sql(segment: Segment, *, user: User | None = None, now: dt.datetime | None = None) -> tuple[str, tuple]:
+    """The SQL of the segment's customer ids and its parameters (for set-based INSERT … SELECT)."""
+    qs = segment_customers(segment, user=user, now=now).order_by().values("pk")
+    return qs.query.sql_with_params()
+
+
