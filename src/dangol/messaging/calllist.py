@@ -76,3 +76,74 @@ def to_xlsx(rows: Sequence[CallRow] | Iterable[CallRow]) -> bytes:
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
+
+
+# --- reading the list --------------------------------------------------------------------------------------------------
+
+def call_list_rows(*, user, unit, stage: str = "", now: dt.datetime | None = None, limit: int = MAX_ROWS) -> list[CallRow]:
+    """Members of ``unit`` (within the user's scope) whom the compliance engine lets us call with an offer: the same
+    rules as every message (``compliance.annotate_decisions`` for channel "phone", kind "ad"), in one query. A
+    customer held only by the night rule is listed (the call is made in the daytime); blocked ones are not."""
+    from django.db.models import Exists, Max, OuterRef, Subquery
+    from django.utils import timezone
+
+    from dangol.core.masking import mask_name
+    from dangol.core.phones import display_phone, mask_phone
+    from dangol.customers.models import Consent, Membership, Purpose
+    from dangol.customers.selectors import customers_for
+    from dangol.sales.models import Order
+
+    from . import compliance
+    from .models import Channel, Kind, Subtype
+
+    now = now or timezone.now()
+    customers = customers_for(user).filter(Exists(Membership.objects.filter(customer=OuterRef("pk"), unit=unit)))
+    if stage:
+        customers = customers.filter(stage=stage)
+    customers = compliance.annotate_decisions(customers, channel=Channel.PHONE, kind=Kind.AD, subtype=Subtype.PHONE, now=now)
+    consent_at = Subquery(Consent.objects.filter(customer=OuterRef("pk"), channel=Channel.PHONE, purpose=Purpose.MARKETING,
+                                                 granted=True).order_by("-at").values("at")[:1])
+    last_order = Subquery(Order.objects.filter(customer=OuterRef("pk"), kind="sale").order_by()
+                          .values("customer").annotate(last=Max("ordered_at")).values("last")[:1])
+    rows = (customers.exclude(m_outcome=compliance.BLOCK)
+            .annotate(c_consent_at=consent_at, c_last_order=last_order)
+            .order_by("pk")
+            .values_list("pk", "name", "m_to", "stage", "c_consent_at", "c_last_order")[:limit])
+    full = user.may_see_full_contacts
+    stages = dict(_stage_labels())
+    return [CallRow(customer_id=pk, name=name if full else mask_name(name),
+                    phone=display_phone(phone) if full else mask_phone(phone), unit=unit.name,
+                    stage=str(stages.get(stage_value, stage_value)), consent_at=consent,
+                    last_purchase_on=last.astimezone(_seoul()).date() if last else None)
+            for pk, name, phone, stage_value, consent, last in rows]
+
+
+def _stage_labels():
+    from dangol.customers.models import Stage
+
+    return Stage.choices
+
+
+def export_call_list(*, actor, user, unit, reason: str, file_format: str, stage: str = "") -> tuple[bytes, int]:
+    """The file and its row count; the download is audited (who, which unit, full or masked, the reason given)."""
+    from django.core.exceptions import PermissionDenied, ValidationError
+
+    from dangol.core import audit
+    from dangol.core.selectors import units_for
+
+    reason = " ".join((reason or "").split())
+    if len(reason) < 5:
+        raise ValidationError({"reason": [_("Say why you need this list (at least 5 characters).")]})
+    if len(reason) > 200:
+        raise ValidationError({"reason": [_("Keep the reason under 200 characters.")]})
+    if file_format not in ("csv", "xlsx"):
+        raise ValidationError({"file_format": [_("Choose CSV or XLSX.")]})
+    if not units_for(user).filter(pk=unit.pk).exists():
+        raise PermissionDenied(_("This business unit is not yours."))
+    rows = call_list_rows(user=user, unit=unit, stage=stage)
+    data = to_csv(rows) if file_format == "csv" else to_xlsx(rows)
+    contacts = "phone" if user.may_see_full_contacts else "phone_masked"
+    # The audit trail keeps field names, never values; the reason is the staff member's own words, kept with them.
+    audit.record(actor=actor, action="messaging.call_list", obj=unit,
+                 fields=["name", contacts, f"rows:{len(rows)}", f"format:{file_format}", f"reason:{reason}"])
+    return data, len(rows)

@@ -160,3 +160,70 @@ def direct_mail_pdf(letters: Iterable[Letter], *, sender: Sender, with_letters: 
 
 def label_sheet_count(letters: int) -> int:
     return -(-letters // LABELS_PER_SHEET)
+
+
+# --- a batch of the outbox's letters -----------------------------------------------------------------------------------
+
+def letters_for(messages, *, now=None) -> tuple[list[Letter], list[int], int]:
+    """The letters of the queued ``post`` messages among ``messages`` (a queryset), oldest first, with their ids.
+
+    The compliance engine decided when each message was queued; it decides again here, for the moment of printing
+    (``compliance.annotate_decisions`` for channel "post"), so a customer who withdrew, was suppressed, erased or
+    merged in between gets no letter. Returns (letters, message ids, how many were left out)."""
+    from django.db.models import Exists, OuterRef
+    from django.utils import timezone
+
+    from dangol.customers.models import Address, Customer
+
+    from . import compliance
+    from .models import Channel, Status
+
+    now = now or timezone.now()
+    queued = list(messages.filter(channel=Channel.POST, status=Status.QUEUED).order_by("created_at", "id")
+                  .values("id", "customer_id", "kind", "subtype", "subject", "body")[:MAX_LETTERS])
+    if not queued:
+        return [], [], 0
+    by_kind: dict[str, set[int]] = {}
+    for row in queued:
+        if row["customer_id"] is not None:
+            by_kind.setdefault(row["kind"], set()).add(row["customer_id"])
+    allowed: dict[str, set[int]] = {}
+    for kind, ids in by_kind.items():
+        allowed[kind] = set(compliance.annotate_decisions(
+            Customer.objects.filter(pk__in=ids), channel=Channel.POST, kind=kind, subtype="post", now=now,
+        ).exclude(m_outcome=compliance.BLOCK).values_list("pk", flat=True))
+    customer_ids = {cid for ids in allowed.values() for cid in ids}
+    names = dict(Customer.objects.filter(pk__in=customer_ids).values_list("pk", "name"))
+    addresses = {row[0]: row[1:] for row in Address.objects.filter(customer_id__in=customer_ids, is_primary=True)
+                 .exclude(line="").values_list("customer_id", "postal_code", "sido", "sigungu", "line")}
+    letters, ids, left_out = [], [], 0
+    for row in queued:
+        cid = row["customer_id"]
+        if cid is None or cid not in allowed.get(row["kind"], ()) or cid not in addresses:
+            left_out += 1
+            continue
+        postal_code, sido, sigungu, line = addresses[cid]
+        letters.append(Letter(recipient=names.get(cid, ""), postal_code=postal_code,
+                              address=" ".join(part for part in (sido, sigungu, line) if part),
+                              subject=row["subject"], body=row["body"], reference=f"M{row['id']}"))
+        ids.append(row["id"])
+    return letters, ids, left_out
+
+
+def print_batch(*, messages, user=None, with_letters: bool = True, with_labels: bool = True, now=None) -> tuple[bytes, list[int]]:
+    """The print file of a batch and the ids of the messages in it (the caller marks them handed over). Raises
+    ValidationError when nothing in the batch may be printed."""
+    from django.core.exceptions import ValidationError
+    from django.utils.translation import gettext as _
+
+    from .senders import sender_for
+
+    letters, ids, _left_out = letters_for(messages, now=now)
+    if not letters:
+        raise ValidationError(_("Nothing to print: this batch has no queued letter to a customer who may receive it."))
+    unit = messages.filter(pk=ids[0]).values_list("unit", flat=True).first()
+    from dangol.core.models import BusinessUnit
+
+    who = sender_for(BusinessUnit.objects.filter(pk=unit).first() if unit else None)
+    sender = Sender(name=who.name, contact=who.contact)
+    return direct_mail_pdf(letters, sender=sender, with_letters=with_letters, with_labels=with_labels), ids
