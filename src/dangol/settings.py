@@ -240,3 +240,53 @@ DANGOL_DEDUPE_MEMORY_LIMIT = os.environ.get("DANGOL_DEDUPE_MEMORY_LIMIT", "2GB")
 # An imported customer with more orders than this on one day has them flagged for review.
 DANGOL_OUTLIER_ORDERS_PER_DAY = int(os.environ.get("DANGOL_OUTLIER_ORDERS_PER_DAY", "20"))
 SEARCH_RESULT_LIMIT = 50
+
+# --- messaging-core ---
+# Providers per channel (dangol.messaging.providers): "file" writes every message under DANGOL_DATA_DIR/outbox (the
+# zero-service default), "nhn" is the Korean SMS/LMS + AlimTalk HTTP API (NHN Cloud style), "smtp" sends email through
+# Django's SMTP backend. Credentials only from the environment.
+MESSAGING_PROVIDERS = {
+    "sms": os.environ.get("DANGOL_MESSAGING_PROVIDER_SMS", "file"),
+    "kakao": os.environ.get("DANGOL_MESSAGING_PROVIDER_KAKAO", "file"),
+    "email": os.environ.get("DANGOL_MESSAGING_PROVIDER_EMAIL", "file"),
+}
+MESSAGING_NHN = {
+    "SMS_URL": os.environ.get("DANGOL_NHN_SMS_URL", "https://api-sms.cloud.toast.com"),
+    "SMS_APP_KEY": os.environ.get("DANGOL_NHN_SMS_APP_KEY", ""),
+    "ALIMTALK_URL": os.environ.get("DANGOL_NHN_ALIMTALK_URL", "https://api-alimtalk.cloud.toast.com"),
+    "ALIMTALK_APP_KEY": os.environ.get("DANGOL_NHN_ALIMTALK_APP_KEY", ""),
+    "SECRET_KEY": os.environ.get("DANGOL_NHN_SECRET_KEY", ""),
+    "KAKAO_SENDER_KEY": os.environ.get("DANGOL_KAKAO_SENDER_KEY", ""),
+    "TIMEOUT": float(os.environ.get("DANGOL_NHN_TIMEOUT", "10")),
+}
+# Delivery-report webhooks are signed with HMAC-SHA256 over the raw body with this secret (X-Dangol-Signature).
+MESSAGING_WEBHOOK_SECRET = os.environ.get("DANGOL_MESSAGING_WEBHOOK_SECRET", "")
+# Where public links (one-click unsubscribe) point to.
+PUBLIC_BASE_URL = os.environ.get("DANGOL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# The sender of ads when no SenderProfile is set (정보통신망법 §50: name, contact, free opt-out).
+MESSAGING_SENDER = {
+    "NAME": os.environ.get("DANGOL_SENDER_NAME", "단골"),
+    "CONTACT": os.environ.get("DANGOL_SENDER_CONTACT", "02-000-0000"),
+    "OPTOUT_NUMBER": os.environ.get("DANGOL_OPTOUT_NUMBER", "080-000-0000"),
+    "SMS_FROM": os.environ.get("DANGOL_SMS_FROM", "0200000000"),
+}
+DEFAULT_FROM_EMAIL = os.environ.get("DANGOL_EMAIL_FROM", "dangol@localhost")
+EMAIL_HOST = os.environ.get("DANGOL_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("DANGOL_EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("DANGOL_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("DANGOL_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("DANGOL_EMAIL_TLS", False)
+EMAIL_TIMEOUT = 20
+# The legal exception to prior consent (contact collected in a transaction, same kind of goods, 6 months after it):
+# off unless the business turns it on and vouches for "same kind of goods".
+MESSAGING_TRANSACTION_EXCEPTION = env_bool("DANGOL_MESSAGING_TRANSACTION_EXCEPTION", False)
+MESSAGING_TRANSACTION_EXCEPTION_MONTHS = int(os.environ.get("DANGOL_MESSAGING_TRANSACTION_EXCEPTION_MONTHS", "6"))
+# Per-provider sending rate per worker process (messages/s, 0 = unlimited), e.g. "nhn=300,smtp=20".
+MESSAGING_RATE_LIMITS = {k.strip(): float(v) for k, v in (p.split("=") for p in os.environ.get(
+    "DANGOL_MESSAGING_RATE_LIMITS", "nhn=300,smtp=20").split(",") if "=" in p)}
+MESSAGING_BATCH_SIZE = int(os.environ.get("DANGOL_MESSAGING_BATCH_SIZE", "200"))
+MESSAGING_MAX_ATTEMPTS = int(os.environ.get("DANGOL_MESSAGING_MAX_ATTEMPTS", "6"))
+# A claim older than this belongs to a dead worker: its messages become "uncertain" and are reconciled.
+MESSAGING_CLAIM_SECONDS = int(os.environ.get("DANGOL_MESSAGING_CLAIM_SECONDS", "120"))
+# Uncertain messages of providers without an idempotency key wait this long for a delivery report, then fail.
+MESSAGING_REPORT_WAIT_HOURS = int(os.environ.get("DANGOL_MESSAGING_REPORT_WAIT_HOURS", "24"))
