@@ -125,3 +125,33 @@ class MemberLookupResultSerializer(serializers.Serializer):
     customer = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     linked = serializers.BooleanField(help_text=str(_("True when the member became known to your unit by this lookup.")))
     points = PointsSerializer()
+
+
+class StampInSerializer(StrictSerializer):
+    stamps = serializers.IntegerField(min_value=1, max_value=100, required=False, default=1,
+                                      help_text="Stamps to give (1 by default; at most the card's limit per tap).")
+    unit = serializers.SlugField(max_length=40, required=False, help_text="Code of your business unit; omit when you work at one.")
+    idempotency_key = serializers.CharField(max_length=64, required=False, allow_blank=True,
+                                            help_text="Your id of this tap: sent again, it stamps once and returns the same result.")
+    note = serializers.CharField(max_length=300, required=False, allow_blank=True)
+
+
+class StampCardStateSerializer(serializers.Serializer):
+    card = serializers.IntegerField(source="card.pk")
+    name = serializers.CharField(source="card.name")
+    unit = serializers.CharField(source="card.unit.code")
+    stamps = serializers.IntegerField(help_text="Stamps on the card now.")
+    target = serializers.IntegerField(help_text="Stamps that make a reward.")
+    to_go = serializers.IntegerField()
+    reward = serializers.CharField(source="card.reward.name")
+    owed = serializers.IntegerField(help_text="Stamps of refunded purchases that had already been rewarded; paid by the next stamps.")
+    next_expiry = serializers.DateTimeField(allow_null=True)
+    expiring = serializers.IntegerField(help_text="Stamps that expire at next_expiry.")
+    rewards = serializers.IntegerField(help_text="Rewards issued from this card so far.")
+
+
+class StampResultSerializer(serializers.Serializer):
+    entry = serializers.IntegerField(help_text="The stamp entry (the first one when the tap was sent again).")
+    replayed = serializers.BooleanField(help_text="True when this idempotency_key was used before: nothing new was written.")
+    card = StampCardStateSerializer()
+    coupons = CouponSerializer(many=True, help_text="Reward coupons this tap put into the wallet.")

@@ -10,5 +10,6 @@ urlpatterns: list = [
     path("customers/<int:pk>/points/adjust", views.AdjustView.as_view(), name="customer_points_adjust"),
     path("customers/<int:pk>/referral", views.ReferralView.as_view(), name="customer_referral"),
     path("customers/<int:pk>/coupons/<int:coupon_id>/use", views.CouponUseView.as_view(), name="customer_coupon_use"),
+    path("customers/<int:pk>/stamps", views.StampsView.as_view(), name="customer_stamps"),
     path("loyalty/members/lookup", views.MemberLookupView.as_view(), name="loyalty_member_lookup"),
 ]

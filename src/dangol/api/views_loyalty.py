@@ -10,12 +10,14 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from dangol.core.models import User
+from dangol.core.selectors import units_for
 from dangol.customers import selectors as customer_selectors
 from dangol.customers import services as customer_services
 from dangol.customers.models import Customer
 from dangol.loyalty import card as member_card
 from dangol.loyalty import selectors as loyalty_selectors
 from dangol.loyalty import services as loyalty_services
+from dangol.loyalty import stamps as loyalty_stamps
 from dangol.loyalty.models import Coupon
 
 from .serializers import ErrorSerializer
@@ -31,6 +33,9 @@ from .serializers_loyalty import (
     RedeemSerializer,
     ReferralInSerializer,
     ReferralOutSerializer,
+    StampCardStateSerializer,
+    StampInSerializer,
+    StampResultSerializer,
 )
 from .views import ApiPagination, ApiView, api_actor, error_responses, unit_in_scope
 
@@ -210,3 +215,41 @@ class MemberLookupView(ApiView):
             customer_services.link_to_unit(actor=api_actor(request), customer=customer, unit=unit)
             linked = True
         return Response({"customer": customer.pk, "linked": linked, "points": points_payload(request, customer)})
+
+
+class StampsView(ApiView):
+    @extend_schema(
+        operation_id="customers_stamps_retrieve", tags=TAGS, summary="A customer's stamp cards",
+        description="The active stamp cards of your business units and any card the customer holds stamps on.",
+        parameters=[CUSTOMER_ID], responses={200: StampCardStateSerializer(many=True), **error_responses(401, 404)},
+    )
+    def get(self, request, pk: int):
+        customer = customer_in_scope(request.user, pk)
+        units = list(units_for(request.user).values_list("pk", flat=True))
+        return Response(StampCardStateSerializer(loyalty_stamps.card_states(customer.pk, unit_ids=units), many=True).data)
+
+    @extend_schema(
+        operation_id="customers_stamps_create", tags=TAGS, summary="Stamp the card at a counter (one tap)",
+        description="Gives stamps on the card of your business unit; at the card's target the reward coupon goes into "
+                    "the wallet (listed in `coupons`). Holds the customer's account lock: concurrent taps lose or double "
+                    "no stamp. Send an `idempotency_key` to make a retry safe. A unit without a stamp card gives 400 "
+                    "under `unit`.",
+        parameters=[CUSTOMER_ID], request=StampInSerializer,
+        responses={201: StampResultSerializer, 200: StampResultSerializer, **error_responses(400, 401, 403, 404)},
+    )
+    def post(self, request, pk: int):
+        customer = customer_in_scope(request.user, pk)
+        body = StampInSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        values = body.validated_data
+        unit = unit_in_scope(request.user, values.get("unit"))
+        key = values.get("idempotency_key", "")
+        result = loyalty_stamps.stamp(actor=api_actor(request), customer=customer, unit=unit, stamps=values["stamps"],
+                                      idempotency_key=f"api:{request.user.pk}:{key}"[:64] if key else "",
+                                      note=values.get("note", ""))
+        state = next(s for s in loyalty_stamps.card_states(result.entry.customer_id, unit_ids=[unit.pk])
+                     if s.card.pk == result.card.pk)
+        coupons = Coupon.objects.filter(pk__in=result.coupon_ids).select_related("template", "template__unit")
+        return Response({"entry": result.entry.pk, "replayed": result.replayed,
+                         "card": StampCardStateSerializer(state).data, "coupons": CouponSerializer(coupons, many=True).data},
+                        status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED)

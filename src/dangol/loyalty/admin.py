@@ -12,6 +12,8 @@ from .models import (
     Program,
     Promotion,
     Referral,
+    StampCard,
+    StampEntry,
     Tier,
     TierChange,
 )
@@ -111,3 +113,18 @@ class ReferralAdmin(ReadOnlyAdmin):
 class TierChangeAdmin(ReadOnlyAdmin):
     list_display = ["at", "customer_id", "from_tier", "to_tier", "cause", "qualifying_value"]
     list_filter = ["cause", "to_tier"]
+
+
+@admin.register(StampCard)
+class StampCardAdmin(admin.ModelAdmin):
+    list_display = ["name", "unit", "basis", "stamps", "min_amount_krw", "target", "reward", "validity_days", "is_active"]
+    list_filter = ["is_active", "unit"]
+    filter_horizontal = ["products", "categories"]
+
+
+@admin.register(StampEntry)
+class StampEntryAdmin(ReadOnlyAdmin):
+    list_display = ["at", "customer_id", "card", "kind", "stamps", "unit", "order_id", "via", "created_by"]
+    list_filter = ["kind", "via", "card"]
+    search_fields = ["=customer__id", "=order__id"]
+    show_full_result_count = False

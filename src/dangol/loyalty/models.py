@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 # The kind of the 360° timeline entries this app writes. It is not (yet) one of customers.InteractionKind's choices:
@@ -343,6 +344,7 @@ class CouponSource(models.TextChoices):
     CAMPAIGN = "campaign", _("Campaign")
     REFERRAL = "referral", _("Referral")
     MANUAL = "manual", _("Staff")
+    STAMPS = "stamps", _("Stamp card")
 
 
 class Coupon(models.Model):
@@ -426,3 +428,135 @@ class Referral(models.Model):
                    models.Index(fields=["referrer", "status"], name="referral_referrer_status")]
         constraints = [models.CheckConstraint(condition=~models.Q(referrer=models.F("referred")) | models.Q(status="refused"),
                                               name="referral_not_self")]
+
+
+# --- stamp cards (stamps.py) -------------------------------------------------------------------------------------------
+
+class StampBasis(models.TextChoices):
+    PURCHASE = "purchase", _("Per qualifying purchase (by amount)")
+    ITEM = "item", _("Per item of the chosen products or categories")
+
+
+class StampCard(models.Model):
+    """A business unit's stamp card ("10 stamps → one free Americano"), beside or instead of points.
+
+    A sale at the unit earns ``stamps`` stamps when its total reaches ``min_amount_krw`` (basis "purchase"), or
+    ``stamps`` per item of the chosen products and categories (basis "item"); staff can also stamp in one tap at the
+    counter. At ``target`` stamps the reward coupon goes into the member's wallet and the stamps are used up.
+    Stamps expire ``validity_days`` after they were earned."""
+
+    unit = models.ForeignKey("core.BusinessUnit", on_delete=models.PROTECT, related_name="stamp_cards", verbose_name=_("business unit"))
+    name = models.CharField(_("name"), max_length=80)
+    basis = models.CharField(_("stamps for"), max_length=8, choices=StampBasis.choices, default=StampBasis.PURCHASE)
+    stamps = models.PositiveSmallIntegerField(_("stamps each time"), default=1, validators=[MinValueValidator(1), MaxValueValidator(100)],
+                                              help_text=_("per qualifying purchase, or per qualifying item"))
+    min_amount_krw = models.PositiveBigIntegerField(_("minimum purchase (KRW)"), default=0,
+                                                    help_text=_("a purchase below this total earns no stamp"))
+    products = models.ManyToManyField("sales.Product", blank=True, related_name="+", verbose_name=_("products"))
+    categories = models.ManyToManyField("sales.Category", blank=True, related_name="+", verbose_name=_("categories"))
+    target = models.PositiveSmallIntegerField(_("stamps for a reward"), default=10, validators=[MinValueValidator(1), MaxValueValidator(1000)])
+    reward = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="+", verbose_name=_("reward coupon"))
+    validity_days = models.PositiveSmallIntegerField(_("stamps valid for (days)"), default=365,
+                                                     validators=[MinValueValidator(1), MaxValueValidator(3660)])
+    starts_at = models.DateTimeField(_("stamps from"), default=timezone.now,
+                                     help_text=_("purchases from this time on earn stamps (an imported history before it does not)"))
+    max_per_tap = models.PositiveSmallIntegerField(_("most stamps in one tap"), default=5,
+                                                   validators=[MinValueValidator(1), MaxValueValidator(100)])
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["unit", "name"]
+        verbose_name = _("stamp card")
+        verbose_name_plural = _("stamp cards")
+        constraints = [
+            # One running card per unit: a purchase there earns on exactly one card.
+            models.UniqueConstraint(fields=["unit"], condition=models.Q(is_active=True), name="stampcard_one_active_per_unit"),
+            models.CheckConstraint(condition=models.Q(stamps__gte=1, target__gte=1), name="stampcard_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.unit})"
+
+
+class StampKind(models.TextChoices):
+    EARN = "earn", _("Stamped")
+    REWARD = "reward", _("Reward issued")
+    EXPIRE = "expire", _("Expired")
+    REVERSE = "reverse", _("Taken back (refund)")
+    ADJUST = "adjust", _("Adjusted")
+
+
+class StampEntry(models.Model):
+    """One immutable movement of stamps on a customer's card. The stamps on the card are the sum of its entries."""
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="stamp_entries", db_index=False)
+    card = models.ForeignKey(StampCard, on_delete=models.PROTECT, related_name="entries", db_index=False)
+    kind = models.CharField(_("kind"), max_length=8, choices=StampKind.choices)
+    stamps = models.IntegerField(_("stamps"))
+    at = models.DateTimeField(_("at"))
+    created_at = models.DateTimeField(_("recorded at"))
+    unit = models.ForeignKey("core.BusinessUnit", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
+    order = models.ForeignKey("sales.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="stamp_entries",
+                              db_index=False)
+    reverses = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals", db_index=False)
+    lot = models.ForeignKey("StampLot", null=True, blank=True, on_delete=models.PROTECT, related_name="closing_entries", db_index=False)
+    coupon = models.ForeignKey(Coupon, null=True, blank=True, on_delete=models.PROTECT, related_name="stamp_entries", db_index=False)
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                   db_index=False)
+    via = models.CharField(_("via"), max_length=20, blank=True)
+    idempotency_key = models.CharField(_("request id"), max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("stamp entry")
+        verbose_name_plural = _("stamp entries")
+        indexes = [models.Index(fields=["customer", "card", "-at"], name="stamp_customer_card_at"),
+                   models.Index(fields=["reverses"], condition=models.Q(reverses__isnull=False), name="stamp_reverses")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(kind="earn", stamps__gt=0) | models.Q(kind__in=["reward", "expire", "reverse"], stamps__lt=0)
+                           | (models.Q(kind="adjust") & ~models.Q(stamps=0))),
+                name="stamp_sign_matches_kind"),
+            # A sale stamps once and its refund takes back once, whatever replays the event.
+            models.UniqueConstraint(fields=["order", "kind"], condition=models.Q(order__isnull=False), name="stamp_once_per_order"),
+            models.UniqueConstraint(fields=["idempotency_key"], condition=~models.Q(idempotency_key=""), name="stamp_unique_request"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.stamps:+} #{self.pk}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise ValueError("stamp entries are immutable: record a new entry instead")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("stamp entries are immutable")
+
+
+class StampLot(models.Model):
+    """Stamps earned together and what is left of them; used for rewards and expired first in, first out.
+
+    Per customer and card: sum(entries) == sum(lots.remaining) - owed, where owed (stamps of refunded purchases that
+    had already become a reward) is paid by the next stamps."""
+
+    entry = models.OneToOneField(StampEntry, primary_key=True, on_delete=models.PROTECT, related_name="created_lot")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="stamp_lots", db_index=False)
+    card = models.ForeignKey(StampCard, on_delete=models.PROTECT, related_name="lots", db_index=False)
+    stamps = models.IntegerField(_("stamps"))
+    remaining = models.IntegerField(_("remaining"))
+    earned_at = models.DateTimeField(_("earned at"))
+    expires_at = models.DateTimeField(_("expires at"))
+
+    class Meta:
+        ordering = ["expires_at", "entry"]
+        verbose_name = _("stamp lot")
+        verbose_name_plural = _("stamp lots")
+        constraints = [models.CheckConstraint(condition=models.Q(remaining__gte=0, remaining__lte=models.F("stamps")),
+                                              name="stamplot_remaining_within_stamps")]
+        indexes = [
+            models.Index(fields=["customer", "card", "expires_at", "entry"], condition=models.Q(remaining__gt=0), name="stamplot_open"),
+            models.Index(fields=["expires_at"], condition=models.Q(remaining__gt=0), name="stamplot_open_by_expiry"),
+        ]

@@ -14,6 +14,13 @@ def expire_points() -> str:
 
 
 @task(queue_name="default")
+def expire_stamps() -> int:
+    from .stamps import expire_due_stamps
+
+    return expire_due_stamps()
+
+
+@task(queue_name="default")
 def announce_expiring_points() -> int:
     from .jobs import notify_expiring_points
 

@@ -8,6 +8,7 @@ urlpatterns: list = [
     path("customers/<int:customer_id>/points/", views.loyalty_history, name="loyalty_history"),
     path("customers/<int:customer_id>/points/panel/", views.loyalty_panel, name="loyalty_panel"),
     path("customers/<int:customer_id>/points/redeem/", views.loyalty_redeem, name="loyalty_redeem"),
+    path("customers/<int:customer_id>/stamps/<int:card_id>/", views.loyalty_stamp, name="loyalty_stamp"),
     path("customers/<int:customer_id>/points/adjust/", views.loyalty_adjust, name="loyalty_adjust"),
     path("customers/<int:customer_id>/referral/", views.loyalty_link_referral, name="loyalty_link_referral"),
     path("customers/<int:customer_id>/coupons/<int:coupon_id>/use/", views.loyalty_use_coupon, name="loyalty_use_coupon"),

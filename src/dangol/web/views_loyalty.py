@@ -32,6 +32,7 @@ from dangol.loyalty import card as member_card
 from dangol.loyalty import rules
 from dangol.loyalty import selectors as loyalty_selectors
 from dangol.loyalty import services as loyalty_services
+from dangol.loyalty import stamps as loyalty_stamps
 from dangol.loyalty.models import Account, Coupon, EntryKind, Program
 
 from .panels import Panel, customer_panel, nav_link
@@ -84,6 +85,20 @@ class RedeemForm(UnitChoiceMixin, forms.Form):
     def __init__(self, *args, units, initial_unit=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.set_units(units, initial_unit)
+        if not self.is_bound:
+            self.fields["request_id"].initial = uuid.uuid4().hex
+
+
+class StampForm(forms.Form):
+    """One tap at the counter: how many stamps (1 unless changed) and the tap's request id, so that a double tap
+    stamps once."""
+
+    stamps = forms.IntegerField(label=gettext_lazy("Stamps"), min_value=1, max_value=100, initial=1,
+                                widget=forms.NumberInput(attrs={"inputmode": "numeric", "autocomplete": "off"}))
+    request_id = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         if not self.is_bound:
             self.fields["request_id"].initial = uuid.uuid4().hex
 
@@ -153,9 +168,19 @@ def panel_context(request, customer: Customer, **extra) -> dict:
         "referral_form": ReferralForm(prefix="referral"),
         "coupon_form": CouponUseForm(units=units, initial_unit=default, prefix="coupon"),
         "has_units": bool(units),
+        "stamp_cards": _stamp_cards(customer, units),
     }
     context.update(extra)
     return context
+
+
+def _stamp_cards(customer: Customer, units) -> list[dict]:
+    """The stamp cards of the user's units (and any other card the customer holds stamps on), each with its one-tap
+    form when the card belongs to one of the user's units."""
+    mine = {unit.pk for unit in units}
+    return [{"state": state, "form": StampForm(prefix=f"stamp{state.card.pk}")
+             if state.card.unit_id in mine and state.card.is_active else None}
+            for state in loyalty_stamps.card_states(customer.pk, unit_ids=sorted(mine))]
 
 
 def _referral_path(account: Account) -> str:
@@ -174,7 +199,8 @@ def _panel_response(request, customer, status=200, **extra):
     if request.htmx:
         return render(request, "web/loyalty/_panel_body.html", {"panel": panel_context(request, customer, **extra)},
                       status=status)
-    problems = list(extra.get("redeem_problem") or []) + list(extra.get("coupon_problem") or [])
+    problems = list(extra.get("redeem_problem") or []) + list(extra.get("coupon_problem") or []) + list(
+        extra.get("stamp_problem") or [])
     for key in ("redeem_form", "adjust_form", "referral_form"):
         form = extra.get(key)
         if form is not None and form.is_bound and form.errors:
@@ -234,6 +260,33 @@ def loyalty_redeem(request, customer_id: int):
                                redeem_problem=_errors(exc))
     messages.success(request, _("%(points)s points redeemed.") % {"points": f"{-entry.points:,}"})
     return _panel_response(request, customer, done=_("%(points)s points redeemed.") % {"points": f"{-entry.points:,}"})
+
+
+@login_required
+@require_POST
+def loyalty_stamp(request, customer_id: int, card_id: int):
+    """One tap at the counter: a stamp on the card of the user's unit (the reward coupon comes by itself at the
+    target). A double tap sends the same request id, which stamps once."""
+    customer = _customer_or_404(request, customer_id)
+    units = {unit.pk: unit for unit in _units(request)}
+    card = loyalty_stamps.active_card_by_id(card_id)
+    if card is None or card.unit_id not in units:
+        raise Http404
+    form = StampForm(request.POST, prefix=f"stamp{card.pk}")
+    if not form.is_valid():
+        return _panel_response(request, customer, stamp_problem=[e for errors in form.errors.values() for e in errors])
+    try:
+        result = loyalty_stamps.stamp(actor=Actor.from_request(request), customer=customer, unit=units[card.unit_id],
+                                      stamps=form.cleaned_data["stamps"],
+                                      idempotency_key=f"web:{form.cleaned_data['request_id']}")
+    except ValidationError as exc:
+        return _panel_response(request, customer, stamp_problem=_errors(exc))
+    text = _("Stamped: %(have)s of %(target)s on %(card)s.") % {"have": result.stamps, "target": result.target,
+                                                                "card": card.name}
+    if result.coupon_ids:
+        text += " " + _("The card was full: %(reward)s is in the wallet.") % {"reward": card.reward.name}
+    messages.success(request, text)
+    return _panel_response(request, customer, done=text)
 
 
 @login_required
@@ -376,6 +429,7 @@ def member_card_page(request, token: str):
                  fields=["points", "tier", "coupons"])
     response = render(request, "web/loyalty/card.html", {
         "data": data, "masked_name": mask_name(data.customer.name), "summary": data.summary,
+        "stamp_cards": loyalty_stamps.card_states(data.customer.pk, with_empty=False),
         "qr": mark_safe(_qr_svg(data.account.member_number)),
         "number": rules.display_member_number(data.account.member_number),
     })
