@@ -1,3 +1,5 @@
+import datetime as dt
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -8,4 +10,12 @@ class CampaignsConfig(AppConfig):
     verbose_name = _("Campaigns")
 
     def ready(self):
-        pass
+        from dangol.core import events
+        from dangol.core.scheduler import PeriodicJob, register
+
+        from . import automations
+
+        register(PeriodicJob("campaigns-due", "dangol.campaigns.tasks.run_due_campaigns_task", dt.timedelta(minutes=1)))
+        register(PeriodicJob("campaigns-automations", "dangol.campaigns.tasks.run_automations_task", dt.timedelta(hours=1)))
+        events.subscribe("tier_changed", automations.on_tier_changed)
+        events.subscribe("points_expiring_soon", automations.on_points_expiring)
