@@ -290,3 +290,97 @@ MESSAGING_MAX_ATTEMPTS = int(os.environ.get("DANGOL_MESSAGING_MAX_ATTEMPTS", "6"
 MESSAGING_CLAIM_SECONDS = int(os.environ.get("DANGOL_MESSAGING_CLAIM_SECONDS", "120"))
 # Uncertain messages of providers without an idempotency key wait this long for a delivery report, then fail.
 MESSAGING_REPORT_WAIT_HOURS = int(os.environ.get("DANGOL_MESSAGING_REPORT_WAIT_HOURS", "24"))
+
+# --- privacy ---
+# Fernet keys for fields encrypted at rest (sensitive notes), comma-separated: the first encrypts, all decrypt.
+# Rotate: put a new key first, run `dangol privacy rotate-keys`, then drop the old key. Unset: a key derived from
+# SECRET_KEY with a warning (development and demo only; production refuses to start).
+DANGOL_FIELD_KEYS = os.environ.get("DANGOL_FIELD_KEYS", "")
+# Retention per kind of data (개인정보보호법 §21: destroyed without delay once the retention period published in the
+# privacy policy has passed). Customers with no activity (purchase, visit, consent given) for this many years are
+# anonymised by the daily retention job; orders stay, without identity.
+DANGOL_RETENTION_CUSTOMER_YEARS = int(os.environ.get("DANGOL_RETENTION_CUSTOMER_YEARS", "3"))
+# Access logs (the audit trail) at least two years (개인정보의 안전성 확보조치 기준 §8 ①); values below 2 are raised to 2.
+DANGOL_RETENTION_ACCESS_LOG_YEARS = max(2, int(os.environ.get("DANGOL_RETENTION_ACCESS_LOG_YEARS", "2")))
+# Rejected import rows quote the raw values (phone numbers, names) of the file: kept this many days for the report.
+DANGOL_RETENTION_IMPORT_ERRORS_DAYS = int(os.environ.get("DANGOL_RETENTION_IMPORT_ERRORS_DAYS", "180"))
+# Data-subject requests are answered within 10 days (시행령 §41 ④, §43 ③, §44 ②); "near due" this many days before.
+DANGOL_DSR_DUE_DAYS = int(os.environ.get("DANGOL_DSR_DUE_DAYS", "10"))
+DANGOL_DSR_NEAR_DUE_DAYS = int(os.environ.get("DANGOL_DSR_NEAR_DUE_DAYS", "3"))
+
+# --- service ---
+# Where the links in messages to customers point (survey links): the public address of the web app.
+DANGOL_PUBLIC_URL = os.environ.get("DANGOL_PUBLIC_URL", "http://127.0.0.1:8000")
+# Channel of case confirmations, replies and survey invitations to customers with a phone (email without one).
+DANGOL_SERVICE_MESSAGE_CHANNEL = os.environ.get("DANGOL_SERVICE_MESSAGE_CHANNEL", "sms")
+# Resolved cases close by themselves after this many days (0: never); closing sends the satisfaction survey.
+DANGOL_SERVICE_AUTOCLOSE_DAYS = int(os.environ.get("DANGOL_SERVICE_AUTOCLOSE_DAYS", "7"))
+DANGOL_SERVICE_SURVEY_AFTER_CASE = env_bool("DANGOL_SERVICE_SURVEY_AFTER_CASE", True)
+DANGOL_SERVICE_SURVEY_PURCHASE_DELAY_HOURS = int(os.environ.get("DANGOL_SERVICE_SURVEY_PURCHASE_DELAY_HOURS", "24"))
+# Goodwill: staff give amount coupons up to this value (managers any coupon and points, at most this many points).
+DANGOL_SERVICE_STAFF_GOODWILL_KRW = int(os.environ.get("DANGOL_SERVICE_STAFF_GOODWILL_KRW", "10000"))
+DANGOL_SERVICE_GOODWILL_MAX_POINTS = int(os.environ.get("DANGOL_SERVICE_GOODWILL_MAX_POINTS", "100000"))
+# The public inquiry / A/S form: requests per client IP and hour, and the least seconds a human takes to fill it in.
+DANGOL_SERVICE_FORM_PER_HOUR = int(os.environ.get("DANGOL_SERVICE_FORM_PER_HOUR", "5"))
+DANGOL_SERVICE_FORM_MIN_SECONDS = int(os.environ.get("DANGOL_SERVICE_FORM_MIN_SECONDS", "3"))
+
+# --- security-api ---
+# Two factors (TOTP, django-otp) for admins and managers. On by default in production; the demo and the test suite
+# run without unless DANGOL_2FA_REQUIRED=1 (tests switch it on with the `settings` fixture).
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp"]
+MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+                  "django_otp.middleware.OTPMiddleware")
+# after the messages middleware: an expired session says so on the login page
+MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,
+                  "dangol.web.security.SessionExpiryMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("dangol.web.security.SessionExpiryMiddleware") + 1, "dangol.web.security.TwoFactorMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "dangol.web.security.SecurityHeadersMiddleware")
+DANGOL_2FA_REQUIRED = env_bool("DANGOL_2FA_REQUIRED", DANGOL_ENV == "production")
+OTP_TOTP_ISSUER = os.environ.get("DANGOL_2FA_ISSUER", "Dangol")
+# Sessions end after DANGOL_SESSION_IDLE_SECONDS without a request (30 min) and DANGOL_SESSION_SECONDS after the
+# login whatever happens (SESSION_COOKIE_AGE above, 8 h).
+DANGOL_SESSION_IDLE_SECONDS = int(os.environ.get("DANGOL_SESSION_IDLE_SECONDS", str(30 * 60)))
+DANGOL_SESSION_ABSOLUTE_SECONDS = SESSION_COOKIE_AGE
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": int(os.environ.get("DANGOL_PASSWORD_MIN_LENGTH", "10"))}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Content-Security-Policy of every page (the API's reference page sets its own, stricter one): the app's own assets
+# only, no inline script or style, no frames.
+DANGOL_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+              "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+DANGOL_PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# A shared cache (Redis) for the API rate limits of several web processes: DANGOL_CACHE_URL=redis://host:6379/3.
+if os.environ.get("DANGOL_CACHE_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["DANGOL_CACHE_URL"]}}
+# Integration API: scopes of integration tokens, rate per token (an ApiToken may set its own), idempotency records.
+REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"] = ["rest_framework.permissions.IsAuthenticated", "dangol.api.permissions.TokenScopes"]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["token"] = os.environ.get("DANGOL_API_TOKEN_RATE", REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["user"])
+DANGOL_IDEMPOTENCY_HOURS = int(os.environ.get("DANGOL_IDEMPOTENCY_HOURS", "24"))
+# Outbound webhooks: attempts before giving up, first retry delay (doubled each time, capped), request timeout.
+DANGOL_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("DANGOL_WEBHOOK_MAX_ATTEMPTS", "8"))
+DANGOL_WEBHOOK_RETRY_SECONDS = int(os.environ.get("DANGOL_WEBHOOK_RETRY_SECONDS", "30"))
+DANGOL_WEBHOOK_RETRY_MAX_SECONDS = int(os.environ.get("DANGOL_WEBHOOK_RETRY_MAX_SECONDS", str(6 * 3600)))
+DANGOL_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("DANGOL_WEBHOOK_TIMEOUT_SECONDS", "10"))
+# --- end security-api ---
+# --- campaigns ---
+# What one message costs per channel (KRW), for the ROI of campaigns and automations: DANGOL_MESSAGE_COST_KRW="sms=20,kakao=8".
+DANGOL_MESSAGE_COST_KRW = {"sms": 20, "kakao": 8, "email": 1, "post": 600, "phone": 0}
+for _pair in filter(None, os.environ.get("DANGOL_MESSAGE_COST_KRW", "").split(",")):
+    _channel, _sep, _cost = _pair.partition("=")
+    DANGOL_MESSAGE_COST_KRW[_channel.strip()] = int(_cost)
+# --- end campaigns ---
+# --- playbook ---
+# Warehouse export (dangol.warehouse): the scheduled, pseudonymised export's directory (unset: no scheduled export),
+# the key of the customer pseudonyms (default: derived from DANGOL_SECRET_KEY), how often, and how old a row must be
+# before an incremental run takes it (so that a transaction still open at the start is not skipped).
+WAREHOUSE_DIR = os.environ.get("DANGOL_WAREHOUSE_DIR", "")
+WAREHOUSE_KEY = os.environ.get("DANGOL_WAREHOUSE_KEY", "")
+WAREHOUSE_EVERY_HOURS = int(os.environ.get("DANGOL_WAREHOUSE_EVERY_HOURS", "24"))
+WAREHOUSE_LAG_SECONDS = int(os.environ.get("DANGOL_WAREHOUSE_LAG_SECONDS", "60"))
+# --- end playbook ---
