@@ -1,3 +1,5 @@
+import datetime as dt
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -8,4 +10,9 @@ class WarehouseConfig(AppConfig):
     verbose_name = _("Warehouse export")
 
     def ready(self):
-        pass
+        from django.conf import settings
+
+        from dangol.core.scheduler import PeriodicJob, register
+
+        hours = int(getattr(settings, "WAREHOUSE_EVERY_HOURS", 24))
+        register(PeriodicJob("warehouse-export", "dangol.warehouse.tasks.export_to_warehouse", dt.timedelta(hours=hours)))
