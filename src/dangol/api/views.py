@@ -10,10 +10,9 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import LimitOffsetPagination
+from django.core.exceptions import RequestDataTooBig
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from dangol.core import audit
@@ -28,8 +27,10 @@ from dangol.customers.services import CustomerInput, DateParts
 from dangol.sales import selectors as sales_selectors
 from dangol.sales import services as sales_services
 
+from . import idempotency
 from .errors import Conflict
 from .filters import customers_matching
+from .pagination import ApiPagination
 from .serializers import (
     CustomerCreateSerializer,
     CustomerDetailSerializer,
@@ -44,17 +45,59 @@ from .serializers import (
     consent_inputs,
     customer_input,
 )
+from .throttling import TokenRateThrottle
 
 
-class ApiPagination(LimitOffsetPagination):
-    max_limit = 200
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
 
 
 class ApiView(APIView):
-    """JSON in, JSON out, throttled per user (the ``user`` rate of REST_FRAMEWORK)."""
+    """JSON in, JSON out, throttled per token (``dangol.api.throttling``), scopes of integration tokens checked
+    (``dangol.api.permissions``), and POSTs made safe to retry with an ``Idempotency-Key`` header
+    (``dangol.api.idempotency``)."""
 
     parser_classes = [JSONParser]
-    throttle_classes = [UserRateThrottle]
+    throttle_classes = [TokenRateThrottle]
+
+    def dispatch(self, request, *args, **kwargs):
+        # DRF's dispatch, with the idempotency claim between authentication and the handler.
+        self.args, self.kwargs = args, kwargs
+        request = self.initialize_request(request, *args, **kwargs)
+        self.request = request
+        self.headers = self.default_response_headers
+        record = replay = None
+        try:
+            try:
+                self.initial(request, *args, **kwargs)
+                if request.method.lower() in self.http_method_names:
+                    handler = getattr(self, request.method.lower(), self.http_method_not_allowed)
+                else:
+                    handler = self.http_method_not_allowed
+                key = idempotency.key_of(request) if request.method == "POST" and handler != self.http_method_not_allowed else None
+                if key is not None:
+                    try:
+                        request.body_for_idempotency = request._request.body
+                    except RequestDataTooBig:
+                        raise PayloadTooLarge(_("The request body is too large."))
+                    record, replay = idempotency.claim(request, key)
+                if replay is not None:
+                    response = Response(replay.response_body, status=replay.status_code,
+                                        headers={"Idempotent-Replayed": "true"})
+                else:
+                    response = handler(request, *args, **kwargs)
+            except Exception as exc:
+                response = self.handle_exception(exc)
+        except BaseException:
+            if record is not None and replay is None:
+                idempotency.release(record)  # the request never got an answer: the key may be retried
+            raise
+        if record is not None and replay is None:
+            idempotency.store(record, response)
+        self.response = self.finalize_response(request, response, *args, **kwargs)
+        return self.response
 
 
 ERROR_MEANINGS = {
@@ -172,7 +215,8 @@ class CustomerListMixin:
     def counter_lookup(self, request, params: dict) -> Response | None:
         """A lookup by phone (or last four digits) alone, first page: one hand-written query, same response shape."""
         only = {k for k, v in params.items() if v}
-        if only not in ({"phone"}, {"last4"}) or request.query_params.get("offset") not in (None, "", "0"):
+        if only not in ({"phone"}, {"last4"}) or request.query_params.get("offset") not in (None, "", "0") \
+                or "cursor" in request.query_params:
             return None
         limit = self.paginator.get_limit(request)
         rows = customer_selectors.phone_lookup(user=request.user, phone_e164=params.get("phone", ""),

@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from . import urls_security  # noqa: I001  (security-api)
 from . import (urls_analytics, urls_campaigns, urls_import, urls_loyalty, urls_messaging, urls_privacy, urls_review, urls_service,
                views)
 
@@ -23,3 +24,4 @@ urlpatterns = [
 ]
 urlpatterns += urls_import.urlpatterns + urls_review.urlpatterns + urls_analytics.urlpatterns + urls_loyalty.urlpatterns
 urlpatterns += urls_messaging.urlpatterns + urls_campaigns.urlpatterns + urls_service.urlpatterns + urls_privacy.urlpatterns
+urlpatterns += urls_security.urlpatterns
