@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from dangol.core.crypto import EncryptedTextField
+
 
 class Stage(models.TextChoices):
     PROSPECT = "prospect", _("Prospect")
@@ -129,11 +131,62 @@ class ConsentSource(models.TextChoices):
     API = "api", _("API")
 
 
+class ConsentKind(models.TextChoices):
+    """Required and optional consents are asked for, recorded and withdrawn apart (개인정보보호법 §22 ①·⑤): refusing an
+    optional one never costs the customer the service, and the required one is never a marketing consent."""
+
+    REQUIRED = "required", _("Required: collection and use of personal data to serve the customer")
+    OPTIONAL = "optional", _("Optional: collection of further items (birthday, address…)")
+    MARKETING = "marketing", _("Optional: advertising by channel")
+
+
+class NoticeVersion(models.Model):
+    """The notice shown when a consent is asked for (개인정보보호법 §15 ②, §22 ①): purpose, items collected, how long
+    they are kept, the full text. A version is never changed once a consent points at it: publish a new version."""
+
+    kind = models.CharField(_("kind"), max_length=10, choices=ConsentKind.choices)
+    version = models.CharField(_("version"), max_length=20, help_text=_("e.g. 2026-01"))
+    title = models.CharField(_("title"), max_length=120)
+    purpose = models.CharField(_("purpose"), max_length=300)
+    items = models.CharField(_("items collected"), max_length=300)
+    retention = models.CharField(_("retention period"), max_length=200)
+    text = models.TextField(_("full text shown"))
+    effective_from = models.DateTimeField(_("in force from"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                   db_index=False)
+
+    class Meta:
+        ordering = ["kind", "-effective_from", "-id"]
+        constraints = [models.UniqueConstraint(fields=["kind", "version"], name="notice_unique_kind_version")]
+        verbose_name = _("notice version")
+        verbose_name_plural = _("notice versions")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.version}"
+
+    @classmethod
+    def current(cls, kind: str, at=None) -> "NoticeVersion | None":
+        """The version in force for this kind of consent (the latest that has started)."""
+        from django.utils import timezone
+
+        return cls.objects.filter(kind=kind, effective_from__lte=at or timezone.now()).order_by("-effective_from", "-id").first()
+
+
 class Consent(models.Model):
-    """One consent event (granted or withdrawn). History is kept; the latest per channel × purpose is in force."""
+    """One consent event (granted or withdrawn). History is kept; the latest per channel × purpose is in force.
+
+    Each record is evidence on its own: what it is for (kind, purpose; the notice's purpose, items and retention),
+    the notice version shown, the channel it came through (source: counter, phone, web…), when, where (unit), how
+    (method) and who recorded it. Marketing consents are per channel; the required and optional collection consents
+    have no channel and their purpose is their kind."""
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents", db_index=False)  # composite index
-    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    kind = models.CharField(_("kind"), max_length=10, choices=ConsentKind.choices, default=ConsentKind.MARKETING,
+                            db_default=ConsentKind.MARKETING)
+    notice = models.ForeignKey(NoticeVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="consents",
+                               verbose_name=_("notice shown"), db_index=False)
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices, blank=True)
     purpose = models.CharField(_("purpose"), max_length=20, choices=Purpose.choices, default=Purpose.MARKETING)
     granted = models.BooleanField(_("granted"))
     at = models.DateTimeField(_("at"))
@@ -148,6 +201,13 @@ class Consent(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["customer", "channel", "purpose", "-at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(kind="marketing", purpose__in=["marketing", "night_marketing"]) & ~models.Q(channel=""))
+                | (models.Q(kind__in=["required", "optional"], channel="") & models.Q(purpose=models.F("kind"))),
+                name="consent_kind_matches_channel_purpose",
+            ),
+        ]
         verbose_name = _("consent")
         verbose_name_plural = _("consents")
 
@@ -235,6 +295,10 @@ class Interaction(models.Model):
     summary = models.CharField(_("summary"), max_length=300, blank=True)
     body = models.TextField(_("text"), blank=True)
     amount = models.BigIntegerField(_("amount (KRW)"), null=True, blank=True)
+    # A note flagged sensitive (health, family matters…) keeps its text only here, encrypted at rest; summary and body
+    # stay empty so that lists, exports and search never carry it. Reading it is audited.
+    sensitive = models.BooleanField(_("sensitive"), default=False, db_default=False)
+    sensitive_text = EncryptedTextField(_("sensitive text"), blank=True, default="", db_default="")
     ref_type = models.CharField(max_length=40, blank=True)
     ref_id = models.BigIntegerField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dangol.core import audit
+from dangol.core import audit, events
 from dangol.core.audit import Actor
 from dangol.core.models import BusinessUnit
 from dangol.core.phones import last_four, normalize_phone
@@ -24,6 +24,7 @@ from .models import (
     AnniversaryKind,
     Channel,
     Consent,
+    ConsentKind,
     ConsentSource,
     ContactKind,
     ContactPoint,
@@ -32,6 +33,7 @@ from .models import (
     Interaction,
     InteractionKind,
     Membership,
+    NoticeVersion,
     Preference,
     Purpose,
     Stage,
@@ -283,10 +285,15 @@ def _set_primary_contact(customer: Customer, kind: str, value: str) -> None:
 
 
 def _write_consent(customer, consent: ConsentInput, *, actor: Actor, unit, source, method, evidence, at) -> Consent:
-    return Consent.objects.create(
-        customer=customer, channel=consent.channel, purpose=consent.purpose, granted=consent.granted, at=at,
+    # The record names the marketing notice in force (privacy: each consent is complete evidence on its own).
+    record = Consent.objects.create(
+        customer=customer, kind=ConsentKind.MARKETING, notice=NoticeVersion.current(ConsentKind.MARKETING, at),
+        channel=consent.channel, purpose=consent.purpose, granted=consent.granted, at=at,
         source=source, unit=unit, method=method[:60], evidence=evidence, recorded_by=actor.user,
     )
+    # Messaging stops queued ads at once on a refusal and confirms every change within 14 days.
+    events.emit("consent_changed", consent=record)
+    return record
 
 
 def current_consents(customer: Customer) -> dict[tuple[str, str], bool]:
@@ -318,7 +325,7 @@ def set_consent(*, actor: Actor, customer: Customer, channel: str, purpose: str,
 
 @transaction.atomic
 def add_note(*, actor: Actor, customer: Customer, unit: BusinessUnit | None, text: str, kind: str = InteractionKind.NOTE,
-             at: dt.datetime | None = None) -> Interaction:
+             at: dt.datetime | None = None, sensitive: bool = False) -> Interaction:
     text = (text or "").strip()
     if not text:
         raise ValidationError({"text": [_("Write something first.")]})
@@ -326,10 +333,14 @@ def add_note(*, actor: Actor, customer: Customer, unit: BusinessUnit | None, tex
         raise ValidationError({"text": [_("A note has at most 5,000 characters.")]})
     if kind not in (InteractionKind.NOTE, InteractionKind.VISIT):
         raise ValidationError({"kind": [_("Only notes and visits are written by hand.")]})
-    entry = Interaction.objects.create(
-        customer=customer, kind=kind, occurred_at=at or timezone.now(), unit=unit, summary=text[:300], body=text,
-        created_by=actor.user,
-    )
+    if sensitive:  # the text only encrypted (privacy); the timeline shows that a sensitive note exists
+        entry = Interaction.objects.create(customer=customer, kind=kind, occurred_at=at or timezone.now(), unit=unit,
+                                           sensitive=True, sensitive_text=text, created_by=actor.user)
+    else:
+        entry = Interaction.objects.create(
+            customer=customer, kind=kind, occurred_at=at or timezone.now(), unit=unit, summary=text[:300], body=text,
+            created_by=actor.user,
+        )
     audit.record(actor=actor, action=f"customer.{kind}", obj=customer, fields=["timeline"])
     return entry
 

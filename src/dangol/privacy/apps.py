@@ -1,3 +1,5 @@
+import datetime as dt
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -8,4 +10,7 @@ class PrivacyConfig(AppConfig):
     verbose_name = _("Privacy")
 
     def ready(self):
-        pass
+        from dangol.core.scheduler import PeriodicJob, register
+
+        # Anonymise customers past their retention period and drop access logs past theirs, once a day.
+        register(PeriodicJob("privacy-retention", "dangol.privacy.tasks.apply_retention", dt.timedelta(days=1)))
