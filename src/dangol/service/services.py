@@ -520,7 +520,7 @@ def give_goodwill_points(*, actor: Actor, case: Case, points, reason: str, now: 
     _check_unit(actor, case.unit)
     now = now or timezone.now()
     entry = loyalty.adjust_points(actor=actor, customer=case.customer, points=points,
-                                  reason=_("Goodwill, %(case)s: %(reason)s") % {"case": case_label(case), "reason": reason}[:300],
+                                  reason=(_("Goodwill, %(case)s: %(reason)s") % {"case": case_label(case), "reason": reason})[:300],
                                   unit=case.unit, now=now)
     goodwill = Goodwill.objects.create(case=case, kind=GoodwillKind.POINTS, ledger_entry_id=entry.pk, points=points,
                                        reason=reason, at=now, given_by=actor.user)
