@@ -197,3 +197,38 @@ def on_points_expiring(*, notices, **_ignored) -> None:
     picked = {n.customer_id: timezone.localdate(n.first_expiry).isoformat() for n in notices}
     for automation in Automation.objects.filter(is_active=True, kind=AutomationKind.POINTS_EXPIRING).select_related("unit", "offer"):
         dispatch(automation, picked, now=now)
+
+
+@transaction.atomic
+def save_automation(*, actor, unit, kind: str, channel: str, body: str, days: int = 7, holdout_pct: int = 10,
+                    offer=None, is_active: bool = True) -> Automation:
+    """Create or replace the unit's automation of this kind (managers and admins of the unit)."""
+    from django.core.exceptions import PermissionDenied, ValidationError
+    from django.utils.translation import gettext as _
+
+    from dangol.core import audit
+
+    from .models import Offer
+    from .segments import check_unit
+    from .services import _clean_offer, may_approve
+
+    if not may_approve(actor.user):
+        raise PermissionDenied(_("Only a manager or an admin sets up automations."))
+    check_unit(actor.user, unit)
+    if kind not in AutomationKind.values:
+        raise ValidationError({"kind": [_("Choose a trigger.")]})
+    body = (body or "").strip()
+    if not body:
+        raise ValidationError({"body": [_("Write the message.")]})
+    templating.variables_in(body)
+    if not 0 <= int(days) <= 365 or not 0 <= int(holdout_pct) <= 90:
+        raise ValidationError({"days": [_("Days 0 to 365, holdout 0 to 90 %.")]})
+    offer = _clean_offer(offer)
+    automation, _created = Automation.objects.update_or_create(unit=unit, kind=kind, defaults={
+        "channel": channel, "body": body, "days": int(days), "holdout_pct": int(holdout_pct), "is_active": is_active})
+    if offer is not None:
+        automation.offer = Offer.objects.create(kind=offer.kind, value=offer.value, valid_days=offer.valid_days,
+                                                min_spend_krw=offer.min_spend_krw, unit=unit)
+        automation.save(update_fields=["offer"])
+    audit.record(actor=actor, action="automation.save", obj=automation, fields=["body", "kind"])
+    return automation

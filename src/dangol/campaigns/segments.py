@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -68,7 +69,7 @@ def update_segment(*, actor: Actor, segment: Segment, name: str, tree: dict, des
 def _insert_members(segment: Segment, sql: str, params) -> int:
     table = SegmentMember._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} (segment_id, customer_id) SELECT %s, sub.id FROM ({sql}) sub",
+        cursor.execute(f"INSERT INTO {table} (segment_id, customer_id) SELECT %s, sub.cid FROM ({sql}) sub",
                        [segment.pk, *params])
         return cursor.rowcount
 
@@ -145,12 +146,12 @@ def import_segment(*, actor: Actor, name: str, unit: BusinessUnit | None, data: 
         numbers_found.update(contacts.values_list("value", flat=True))
         customers = selectors.segment_customers(Segment(kind=SegmentKind.DYNAMIC, unit=unit, rules={"op": "and", "rules": []}),
                                                 user=actor.user) \
-            .filter(pk__in=contacts.values("customer_id")).order_by().values("pk")
+            .filter(pk__in=contacts.values("customer_id")).order_by().annotate(cid=F("pk")).values("cid")
         sql, params = customers.query.sql_with_params()
         with connection.cursor() as cursor:
             table = SegmentMember._meta.db_table
-            cursor.execute(f"INSERT INTO {table} (segment_id, customer_id) SELECT %s, sub.id FROM ({sql}) sub "
-                           f"WHERE NOT EXISTS (SELECT 1 FROM {table} m WHERE m.segment_id = %s AND m.customer_id = sub.id)",
+            cursor.execute(f"INSERT INTO {table} (segment_id, customer_id) SELECT %s, sub.cid FROM ({sql}) sub "
+                           f"WHERE NOT EXISTS (SELECT 1 FROM {table} m WHERE m.segment_id = %s AND m.customer_id = sub.cid)",
                            [segment.pk, *params, segment.pk])
             matched_customers += cursor.rowcount
     segment.member_count = matched_customers

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 
 from dangol.core.models import BusinessUnit, User
 from dangol.core.selectors import units_for
@@ -71,8 +71,8 @@ def count_matching(tree: dict, *, unit: BusinessUnit | None, user: User | None =
 
 
 def segment_sql(segment: Segment, *, user: User | None = None, now: dt.datetime | None = None) -> tuple[str, tuple]:
-    """The SQL of the segment's customer ids and its parameters (for set-based INSERT … SELECT)."""
-    qs = segment_customers(segment, user=user, now=now).order_by().values("pk")
+    """The SQL of the segment's customer ids (column ``cid``) and its parameters (for set-based INSERT … SELECT)."""
+    qs = segment_customers(segment, user=user, now=now).order_by().annotate(cid=F("pk")).values("cid")
     return qs.query.sql_with_params()
 
 

@@ -12,19 +12,22 @@ from functools import wraps
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
+from dangol.campaigns import automations as automation_services
+from dangol.campaigns import results, services, templating
 from dangol.campaigns import rules as segment_rules
 from dangol.campaigns import segments as segment_services
 from dangol.campaigns import selectors
-from dangol.campaigns.models import Segment, SegmentKind
+from dangol.campaigns.models import AutomationKind, Campaign, CampaignStatus, OfferKind, Recurrence, Segment, SegmentKind
+from dangol.customers.models import Channel
 from dangol.core.audit import Actor
 from dangol.core.models import BusinessUnit
 from dangol.core.selectors import units_for
@@ -95,6 +98,8 @@ def tree_from_form(data) -> dict:
             return {"op": node.get("op") if node.get("op") in ("and", "or") else "and", "rules": [build(c) for c in children]}
         values = [v for v in node.get("value", []) if v != ""]
         spec = segment_rules.FIELDS.get(node.get("field", ""))
+        if spec is not None and node.get("operator") not in spec.operators:
+            node["operator"] = spec.operators[0]  # a field just chosen starts with its first condition
         value = values if spec is None or spec.value == "choices" else (values[0] if values else "")
         rule = {"field": node.get("field", ""), "operator": node.get("operator", ""), "value": value}
         if node.get("days"):
@@ -220,6 +225,7 @@ def segment_builder(request, segment_id: int | None = None):
                 except ValidationError as exc:
                     form.add_error(None, " ".join(exc.messages))
     context = {"segment": segment, "form": form, "units": units, "unit": unit, "group_choice": request.user.sees_all_units,
+               "builder_url": request.path,
                **builder_context(request, raw, unit)}
     if request.htmx and request.POST.get("action") != "save":
         return render(request, "web/campaigns/_builder.html", context)
@@ -291,3 +297,219 @@ def segment_import(request):
             return redirect("web:segment_detail", segment_id=result.segment.pk)
     return render(request, "web/campaigns/segment_import.html", {"form": form, "units": units,
                                                                    "group_choice": request.user.sees_all_units})
+
+
+# --- campaigns ----------------------------------------------------------------------------------------------------------
+
+class CampaignForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=120)
+    segment = forms.TypedChoiceField(label=gettext_lazy("Segment"), coerce=int)
+    unit = forms.TypedChoiceField(label=gettext_lazy("Sent by"), coerce=int, required=False, empty_value=None)
+    channel = forms.ChoiceField(label=gettext_lazy("Channel"), choices=Channel.choices, initial=Channel.SMS)
+    kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=[("ad", gettext_lazy("Advertising")),
+                                                                  ("info", gettext_lazy("Information"))], initial="ad")
+    subject_a = forms.CharField(label=gettext_lazy("Subject (email)"), max_length=120, required=False)
+    body_a = forms.CharField(label=gettext_lazy("Message"), widget=forms.Textarea(attrs={"rows": 4}),
+                             help_text=gettext_lazy("Placeholders: {{ name }}, {{ tier }}, {{ points }}, {{ coupon_code }}, "
+                                                    "{{ coupon_value }}, {{ coupon_expires }}, {{ best_product }}, {{ unit }}"))
+    body_b = forms.CharField(label=gettext_lazy("Variant B (optional)"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    subject_b = forms.CharField(label=gettext_lazy("Subject of variant B"), max_length=120, required=False)
+    share_a = forms.IntegerField(label=gettext_lazy("Share of variant A (%)"), min_value=1, max_value=99, initial=50, required=False)
+    holdout_pct = forms.IntegerField(label=gettext_lazy("Holdout (%)"), min_value=0, max_value=90, initial=10)
+    offer_kind = forms.ChoiceField(label=gettext_lazy("Offer"), choices=OfferKind.choices, required=False)
+    offer_value = forms.IntegerField(label=gettext_lazy("Offer value (% or KRW)"), min_value=1, required=False)
+    offer_valid_days = forms.IntegerField(label=gettext_lazy("Coupon valid for (days)"), min_value=1, max_value=365, initial=14,
+                                          required=False)
+    send_at = forms.DateTimeField(label=gettext_lazy("Send at (empty: when approved)"), required=False,
+                                  widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+                                  input_formats=["%Y-%m-%dT%H:%M"])
+    recurrence = forms.ChoiceField(label=gettext_lazy("Repeat"), choices=Recurrence.choices, required=False)
+    attribution_days = forms.IntegerField(label=gettext_lazy("Attribution window (days)"), min_value=1, max_value=365, initial=14)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.segments = {s.pk: s for s in selectors.segments_for(user)}
+        self.units = {u.pk: u for u in units_for(user).order_by("name")}
+        self.fields["segment"].choices = [(pk, s.name) for pk, s in self.segments.items()]
+        self.fields["unit"].choices = ([("", _("the whole group"))] if user.sees_all_units else []) + \
+            [(pk, u.name) for pk, u in self.units.items()]
+
+
+def _campaign_or_404(user, campaign_id: int) -> Campaign:
+    campaign = selectors.campaigns_for(user).filter(pk=campaign_id).first()
+    if campaign is None:
+        raise Http404
+    return campaign
+
+
+@staff_required
+def campaign_list(request):
+    return render(request, "web/campaigns/campaign_list.html", {"campaigns": selectors.campaigns_for(request.user)[:200]})
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def campaign_new(request):
+    initial = {"segment": request.GET.get("segment")} if request.GET.get("segment") else None
+    form = CampaignForm(request.POST or None, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        variants = [services.VariantInput(body=data["body_a"], subject=data["subject_a"], weight=100)]
+        if data["body_b"].strip():
+            share = data["share_a"] or 50
+            variants = [services.VariantInput(body=data["body_a"], subject=data["subject_a"], weight=share),
+                        services.VariantInput(body=data["body_b"], subject=data["subject_b"] or data["subject_a"], weight=100 - share)]
+        offer = None
+        if data["offer_kind"]:
+            offer = services.OfferInput(kind=data["offer_kind"], value=data["offer_value"] or 0,
+                                        valid_days=data["offer_valid_days"] or 14, unit=form.units.get(data["unit"]))
+        try:
+            campaign = services.create_campaign(
+                actor=Actor.from_request(request), name=data["name"], segment=form.segments[data["segment"]],
+                channel=data["channel"], kind=data["kind"], unit=form.units.get(data["unit"]) if data["unit"] else None,
+                variants=variants, holdout_pct=data["holdout_pct"], offer=offer, send_at=data["send_at"],
+                recurrence=data["recurrence"] or "", attribution_days=data["attribution_days"])
+        except ValidationError as exc:
+            for field, errors in (exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]):
+                for error in errors:
+                    form.add_error(field if field in form.fields else ("body_a" if field == "body" else None), error)
+        else:
+            messages.success(request, _("Campaign drafted. Check the preview, then ask for approval."))
+            return redirect("web:campaign_detail", campaign_id=campaign.pk)
+    return render(request, "web/campaigns/campaign_form.html", {"form": form, "variables": templating.VARIABLES})
+
+
+@staff_required
+def campaign_detail(request, campaign_id: int):
+    campaign = _campaign_or_404(request.user, campaign_id)
+    preview = None
+    if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.PENDING, CampaignStatus.APPROVED):
+        preview = services.preview_campaign(campaign=campaign, user=request.user)
+    return render(request, "web/campaigns/campaign_detail.html", {
+        "campaign": campaign, "variants": campaign.variants.all(), "preview": preview,
+        "may_approve": services.may_approve(request.user), "runs": campaign.runs.all()[:20],
+        "reasons": sorted((preview or {}).get("compliance", {}).get("by_reason", {}).items()),
+    })
+
+
+@staff_required
+@require_POST
+def campaign_action(request, campaign_id: int, action: str):
+    campaign = _campaign_or_404(request.user, campaign_id)
+    actor = Actor.from_request(request)
+    try:
+        if action == "submit":
+            services.submit_campaign(actor=actor, campaign=campaign)
+            messages.success(request, _("Sent for approval."))
+        elif action == "approve":
+            services.approve_campaign(actor=actor, campaign=campaign)
+            messages.success(request, _("Approved. It goes out at its time."))
+        elif action == "cancel":
+            services.cancel_campaign(actor=actor, campaign=campaign)
+            messages.success(request, _("Cancelled."))
+        elif action == "send-now":
+            # Managers may run an approved, due campaign in the request (the worker does it otherwise).
+            if not services.may_approve(request.user):
+                raise PermissionDenied(_("Only a manager or an admin approves a campaign."))
+            run = services.run_campaign(campaign_id=campaign.pk)
+            if run is not None:
+                messages.success(request, _("Sent to %(n)s customers (%(h)s held out).") % {"n": run.recipients, "h": run.holdout})
+        else:
+            raise Http404
+    except PermissionDenied as exc:
+        return render(request, "web/campaigns/forbidden.html", {"reason": str(exc)}, status=403)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("web:campaign_detail", campaign_id=campaign.pk)
+
+
+def _bars(result) -> dict:
+    """An SVG bar chart of revenue per customer (treated, holdout, each variant) with the 95 % interval of the
+    difference drawn on the treated bars."""
+    groups = [(g.label if g.label in ("treated", "holdout") else f"{_('variant')} {g.label}", g) for g in
+              [result.treated, result.holdout, *result.variants]]
+    labels = {"treated": _("Sent"), "holdout": _("Holdout")}
+    top = max([g.per_customer for _l, g in groups] + [g.uplift.holdout_mean + g.uplift.high for _l, g in groups if g.uplift] + [1])
+    width, row, left = 560, 34, 110
+    bars = []
+    for i, (label, g) in enumerate(groups):
+        w = int((width - left - 90) * g.per_customer / top)
+        bar = {"y": 10 + i * row, "w": max(w, 1), "label": labels.get(label, label), "value": f"{g.per_customer:,.0f}원",
+               "holdout": g.label == "holdout", "text_x": left + max(w, 1) + 6, "text_y": 10 + i * row + 16}
+        if g.uplift and g.label != "holdout":
+            scale = (width - left - 90) / top
+            bar["ci"] = {"x1": left + int(scale * max(g.uplift.holdout_mean + g.uplift.low, 0)),
+                         "x2": left + int(scale * max(g.uplift.holdout_mean + g.uplift.high, 0)), "y": 10 + i * row + 11}
+        bars.append(bar)
+    return {"width": width, "height": 20 + len(groups) * row, "left": left, "bars": bars}
+
+
+@staff_required
+def campaign_report(request, campaign_id: int):
+    campaign = _campaign_or_404(request.user, campaign_id)
+    result = results.campaign_results(campaign)
+    if request.GET.get("format") == "csv":
+        import csv
+        import io
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows(results.results_csv_rows(result) if result else [["no runs yet"]])
+        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-report.csv"'
+        return response
+    return render(request, "web/campaigns/report.html", {"campaign": campaign, "result": result,
+                                                        "chart": _bars(result) if result else None,
+                                                        "csv_url": f"{request.path}?format=csv"})
+
+
+# --- automations --------------------------------------------------------------------------------------------------------
+
+class AutomationForm(forms.Form):
+    unit = forms.TypedChoiceField(label=gettext_lazy("Business unit"), coerce=int)
+    kind = forms.ChoiceField(label=gettext_lazy("Trigger"), choices=AutomationKind.choices)
+    channel = forms.ChoiceField(label=gettext_lazy("Channel"), choices=Channel.choices, initial=Channel.SMS)
+    days = forms.IntegerField(label=gettext_lazy("Days"), min_value=0, max_value=365, initial=7)
+    body = forms.CharField(label=gettext_lazy("Message"), widget=forms.Textarea(attrs={"rows": 3}))
+    holdout_pct = forms.IntegerField(label=gettext_lazy("Holdout (%)"), min_value=0, max_value=90, initial=10)
+    offer_kind = forms.ChoiceField(label=gettext_lazy("Offer"), choices=OfferKind.choices, required=False)
+    offer_value = forms.IntegerField(label=gettext_lazy("Offer value (% or KRW)"), min_value=1, required=False)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.units = {u.pk: u for u in units_for(user).order_by("name")}
+        self.fields["unit"].choices = [(pk, u.name) for pk, u in self.units.items()]
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def automation_list(request):
+    form = AutomationForm(request.POST or None, user=request.user)
+    if request.method == "POST":
+        if not services.may_approve(request.user):
+            return render(request, "web/campaigns/forbidden.html", status=403)
+        if form.is_valid():
+            data = form.cleaned_data
+            offer = services.OfferInput(kind=data["offer_kind"], value=data["offer_value"] or 0) if data["offer_kind"] else None
+            try:
+                automation_services.save_automation(actor=Actor.from_request(request), unit=form.units[data["unit"]],
+                                                    kind=data["kind"], channel=data["channel"], days=data["days"],
+                                                    body=data["body"], holdout_pct=data["holdout_pct"], offer=offer)
+            except ValidationError as exc:
+                form.add_error(None, " ".join(exc.messages))
+            else:
+                messages.success(request, _("Automation saved."))
+                return redirect("web:automation_list")
+    return render(request, "web/campaigns/automation_list.html", {
+        "automations": selectors.automations_for(request.user), "form": form,
+        "may_edit": services.may_approve(request.user)})
+
+
+@staff_required
+def automation_detail(request, automation_id: int):
+    automation = selectors.automations_for(request.user).filter(pk=automation_id).first()
+    if automation is None:
+        raise Http404
+    result = results.automation_results(automation)
+    recent = automation.sends.order_by("-at")[:50]
+    return render(request, "web/campaigns/automation_detail.html", {"automation": automation, "result": result,
+                                                                   "chart": _bars(result) if result else None,
+                                                                   "recent": recent})
