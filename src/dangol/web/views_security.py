@@ -60,7 +60,9 @@ def two_factor_setup(request):
     device = _pending_device(request.user)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if device.verify_token(form.cleaned_data["code"]):
+        if not device.verify_is_allowed()[0]:
+            form.add_error("code", _("Too many wrong codes. Wait a moment before trying again."))
+        elif device.verify_token(form.cleaned_data["code"]):
             TOTPDevice.objects.filter(user=request.user, confirmed=True).exclude(pk=device.pk).delete()
             device.confirmed = True
             device.save(update_fields=["confirmed"])
@@ -68,7 +70,8 @@ def two_factor_setup(request):
             audit.record(actor=Actor.from_request(request), action="two_factor.enrol", obj=request.user)
             messages.success(request, _("Two-factor authentication is on. You will be asked for a code at each login."))
             return redirect(_next_url(request))
-        form.add_error("code", _("This code is not right. Check the time of your phone and try the next code."))
+        else:
+            form.add_error("code", _("This code is not right. Check the time of your phone and try the next code."))
     secret = base64.b32encode(device.bin_key).decode()
     return render(request, "web/security/two_factor_setup.html", {
         "form": form, "secret": " ".join(secret[i:i + 4] for i in range(0, len(secret), 4)), "next": _next_url(request),
