@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from dangol.core.audit import Actor, client_ip
 from dangol.core.masking import mask_name
+from dangol.core.phones import normalize_phone
 from dangol.core.models import BusinessUnit
 from dangol.core.selectors import units_for
 from dangol.customers import selectors as customer_selectors
@@ -156,6 +157,9 @@ class PublicRequestForm(forms.Form):
         if unit is None:
             raise ValidationError(_("Choose where you bought or stayed."))
         return unit
+
+    def clean_phone(self):
+        return normalize_phone(self.cleaned_data["phone"])  # its ValidationError says what is wrong with the number
 
 
 def _add_errors(form, exc: ValidationError | PermissionDenied) -> None:
@@ -470,7 +474,9 @@ def service_kpis(request):
 
 def _private(response):
     response["Cache-Control"] = "no-store, private"
-    response["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: with no-referrer a browser posts the form with "Origin: null", which CSRF refuses;
+    # the signed link still never leaves the site in a Referer header.
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
