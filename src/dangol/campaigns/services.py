@@ -354,7 +354,7 @@ def run_campaign(*, campaign_id: int, now: dt.datetime | None = None) -> Campaig
     now = now or timezone.now()
     started = time.perf_counter()
     with transaction.atomic():
-        campaign = Campaign.objects.select_for_update().select_related("segment", "segment__unit", "unit", "offer") \
+        campaign = Campaign.objects.select_for_update(of=("self",)).select_related("segment", "segment__unit", "unit", "offer") \
             .filter(pk=campaign_id).first()
         if campaign is None or campaign.status != CampaignStatus.APPROVED:
             return None
