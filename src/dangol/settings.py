@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "dangol.campaigns",
     "dangol.privacy",
     "dangol.warehouse",
+    "dangol.partners",
     "dangol.web",
     "dangol.api",
     "dangol.demo",
@@ -285,6 +286,8 @@ MESSAGING_TRANSACTION_EXCEPTION_MONTHS = int(os.environ.get("DANGOL_MESSAGING_TR
 MESSAGING_RATE_LIMITS = {k.strip(): float(v) for k, v in (p.split("=") for p in os.environ.get(
     "DANGOL_MESSAGING_RATE_LIMITS", "nhn=300,smtp=20").split(",") if "=" in p)}
 MESSAGING_BATCH_SIZE = int(os.environ.get("DANGOL_MESSAGING_BATCH_SIZE", "200"))
+# With a big queue, a dispatch task asks this many more workers to join in.
+MESSAGING_DISPATCH_FANOUT = int(os.environ.get("DANGOL_MESSAGING_DISPATCH_FANOUT", "1"))
 MESSAGING_MAX_ATTEMPTS = int(os.environ.get("DANGOL_MESSAGING_MAX_ATTEMPTS", "6"))
 # A claim older than this belongs to a dead worker: its messages become "uncertain" and are reconciled.
 MESSAGING_CLAIM_SECONDS = int(os.environ.get("DANGOL_MESSAGING_CLAIM_SECONDS", "120"))
@@ -383,4 +386,6 @@ WAREHOUSE_DIR = os.environ.get("DANGOL_WAREHOUSE_DIR", "")
 WAREHOUSE_KEY = os.environ.get("DANGOL_WAREHOUSE_KEY", "")
 WAREHOUSE_EVERY_HOURS = int(os.environ.get("DANGOL_WAREHOUSE_EVERY_HOURS", "24"))
 WAREHOUSE_LAG_SECONDS = int(os.environ.get("DANGOL_WAREHOUSE_LAG_SECONDS", "60"))
+# Partner exports (dangol.partners): hours a download link works before its file is deleted.
+PARTNER_EXPORT_HOURS = int(os.environ.get("DANGOL_PARTNER_EXPORT_HOURS", "72"))
 # --- end playbook ---

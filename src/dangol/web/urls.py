@@ -25,3 +25,5 @@ urlpatterns = [
 urlpatterns += urls_import.urlpatterns + urls_review.urlpatterns + urls_analytics.urlpatterns + urls_loyalty.urlpatterns
 urlpatterns += urls_messaging.urlpatterns + urls_campaigns.urlpatterns + urls_service.urlpatterns + urls_privacy.urlpatterns
 urlpatterns += urls_security.urlpatterns
+from . import urls_partners  # noqa: E402 (partner data sharing)
+urlpatterns += urls_partners.urlpatterns
