@@ -362,3 +362,13 @@ def test_a_forged_opt_out_link_is_404(client, guest):
     response = client.get(reverse("web:messaging_opt_out", args=[token[:-3] + "abc"]), **EN)
     assert response.status_code == 404 and b"not valid" in response.content
     assert client.post(reverse("web:messaging_opt_out", args=["nonsense"]), **EN).status_code == 404
+
+
+def test_the_opt_out_works_without_a_csrf_cookie(guest):
+    """A browser that refuses cookies (or a mail client's one-click POST) still unsubscribes: the signed token is
+    the capability."""
+    client = Client(enforce_csrf_checks=True, **EN)
+    token = unsubscribe_token(customer_id=guest.pk, channel="sms")
+    response = client.post(reverse("web:messaging_opt_out", args=[token]))
+    assert response.status_code == 200 and b"You are unsubscribed" in response.content
+    assert Consent.objects.filter(customer=guest, channel="sms", purpose="marketing").order_by("-at", "-id").first().granted is False

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dangol.core.audit import Actor, client_ip
@@ -498,6 +499,9 @@ def call_list(request):
 
 # --- the public opt-out page ---------------------------------------------------------------------------------------------
 
+# No CSRF token: the signed token in the URL is the capability (whoever can forge the POST holds the link anyway),
+# and the opt-out must work in a browser that refuses cookies or sends "Origin: null" under no-referrer.
+@csrf_exempt
 @never_cache
 @require_http_methods(["GET", "POST"])
 def opt_out(request, token: str):
