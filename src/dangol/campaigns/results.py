@@ -109,7 +109,8 @@ def _compare(rows: np.ndarray, channel: str, sent: int) -> Results:
     control = _figures("holdout", revenue[holdout])
     treated.uplift = uplift(revenue[~holdout], revenue[holdout])
     variants = []
-    for code in sorted(set(rows[~holdout, 2].tolist())):
+    codes = sorted(set(rows[~holdout, 2].tolist()))
+    for code in codes if len(codes) > 1 else []:  # one variant is the treated group itself
         if code:
             part = revenue[(~holdout) & (rows[:, 2] == code)]
             figures = _figures(chr(code), part)
