@@ -45,6 +45,7 @@ class Command(BaseCommand):
             report = generate(customers=customers, seed=seed)
             self.stdout.write(f"  done in {report.seconds:.1f} s")
         self._ensure_accounts()
+        self._bring_to_life()
         self.stdout.write(self.style.SUCCESS("Dangol demo is ready: Hanbit Hotels (한빛호텔 그룹)"))
         samples = write_sample_files(settings.DATA_DIR / "samples")
         self.stdout.write(f"  Staff app:  http://127.0.0.1:{port}/")
@@ -53,15 +54,34 @@ class Command(BaseCommand):
         self.stdout.write(f"  Try the import (Import, as demo or manager) with the files in {samples['bakery_customers'].parent}")
         if not no_serve:
             # Imports and dedupe run as background tasks: one worker beside the web server, stopped with it.
-            worker = subprocess.Popen([sys.executable, "-m", "dangol.cli", "worker"], env=os.environ.copy())
+            # The periodic jobs (expiry, analytics refresh, automations, held messages at 08:00) need the scheduler:
+            # the embedded default runs it beside the worker, both stopped with the web server.
+            helpers = [subprocess.Popen([sys.executable, "-m", "dangol.cli", command], env=os.environ.copy())
+                       for command in ("worker", "scheduler")]
             try:
                 call_command("runserver", f"127.0.0.1:{port}", use_reloader=False, use_threading=True)
             finally:
-                worker.terminate()
-                try:
-                    worker.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
+                for helper in helpers:
+                    helper.terminate()
+                for helper in helpers:
+                    try:
+                        helper.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        helper.kill()
+
+    def _bring_to_life(self):
+        """Once per demo database: the loyalty programme with two years of points, the analysis snapshot, and what
+        the other apps show (messages, campaigns, cases, surveys), so that every page has something to say."""
+        from dangol.analytics.models import CustomerMetrics
+        from dangol.loyalty.models import LedgerEntry
+
+        if not LedgerEntry.objects.exists():
+            self.stdout.write("Loyalty: the programme and two years of points…")
+            call_command("loyalty", "setup", stdout=self.stdout)
+            call_command("loyalty", "backfill", "--expire", "--tiers", stdout=self.stdout)
+        if not CustomerMetrics.objects.exists():
+            self.stdout.write("Customer analysis: the first metrics snapshot…")
+            call_command("analytics", "refresh", stdout=self.stdout)
 
     @transaction.atomic
     def _ensure_accounts(self):
