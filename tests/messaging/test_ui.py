@@ -247,10 +247,37 @@ def test_managers_add_and_remove_suppressions_audited(mina, bora):
     assert AuditEvent.objects.filter(action__startswith="suppression").count() == 2
 
 
-def test_sender_profiles_page(mina, bora):
-    assert client_for(bora).get(reverse("web:messaging_senders")).status_code == 403
-    page = client_for(mina).get(reverse("web:messaging_senders")).content.decode()
-    assert "한빛호텔 서울" in page and "080" in page
+def test_a_manager_sets_the_sender_profile_of_their_unit_audited(mina, bora, units, guest):
+    url = reverse("web:messaging_senders")
+    assert client_for(bora).get(url).status_code == 403
+    client = client_for(mina)
+    page = client.get(url).content.decode()
+    assert "한빛호텔 서울" in page and "080" in page and "The whole group" not in page
+    bad = client.post(url, {"unit": units["seoul-hotel"].pk, "name": "한빛호텔", "contact": "02-771-0000",
+                            "optout_number": "02-123-4567"})
+    assert bad.status_code == 400 and b"free 080 number" in bad.content
+    other_unit = client.post(url, {"unit": units["bakery"].pk, "name": "x", "contact": "02-1", "optout_number": "080-1"})
+    assert other_unit.status_code == 400 and b"Select a valid choice" in other_unit.content
+    group = client.post(url, {"unit": "group", "name": "x", "contact": "02-1", "optout_number": "080-1"})
+    assert group.status_code == 400  # the group's default is the admins'
+    ok = client.post(url, {"unit": units["seoul-hotel"].pk, "name": "한빛호텔 서울", "contact": "02-771-0000",
+                           "optout_number": "080-771-0000", "sms_from": "02-771-0000", "email_from": ""})
+    assert ok.status_code == 302
+    assert AuditEvent.objects.filter(action="messaging.sender_profile", actor=mina).exists()
+    # The ads of the unit say so now.
+    ad = messaging.send(customer=guest, channel="sms", kind="ad", source="test:ui", occurrence="s1", body="세일",
+                        unit=units["seoul-hotel"])
+    assert ad.body.startswith("(광고)한빛호텔 서울") and ad.body.endswith("무료수신거부 080-771-0000")
+    assert "080-771-0000" in client.get(url).content.decode()
+
+
+def test_an_admin_sets_the_group_default(alice):
+    response = client_for(alice).post(reverse("web:messaging_senders"), {
+        "unit": "group", "name": "한빛그룹", "contact": "02-000-1111", "optout_number": "0801112222"})
+    assert response.status_code == 302
+    from dangol.messaging.senders import sender_for
+
+    assert sender_for(None).name == "한빛그룹" and sender_for(None).optout_number == "0801112222"
 
 
 def test_the_nav_link_shows_for_managers_only(mina, bora):
