@@ -171,3 +171,17 @@ def test_results_compare_recipients_with_the_holdout(vip_segment, mina, units, b
     assert outcome.message_cost == 20 * charged
     assert outcome.coupons_issued == outcome.treated.customers and outcome.coupons_used == 0
     assert results.results_csv_rows(outcome)[0][0] == "group"
+
+
+def test_a_scheduled_recurring_campaign_runs_once_per_occurrence(vip_segment, mina, units):
+    start = timezone.now() + dt.timedelta(hours=1)
+    campaign = draft(mina, vip_segment, units["seoul-hotel"], holdout_pct=50, send_at=start, recurrence="daily")
+    services.approve_campaign(actor=Actor(user=mina), campaign=campaign)
+    assert services.run_due_campaigns(now=timezone.now()) == 0  # not yet
+    assert services.run_due_campaigns(now=start + dt.timedelta(minutes=1)) == 1
+    assert services.run_due_campaigns(now=start + dt.timedelta(minutes=2)) == 0  # the next run is tomorrow
+    assert services.run_due_campaigns(now=start + dt.timedelta(days=1, minutes=1)) == 1
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.APPROVED and campaign.runs.count() == 2
+    first, second = [dict(Recipient.objects.filter(run=r).values_list("customer_id", "is_holdout")) for r in campaign.runs.order_by("started_at")]
+    assert first == second  # the same customers are held out every time

@@ -182,3 +182,23 @@ def test_automations_are_for_managers(client, town, bora, units):
     answer = client.post(reverse("web:automation_list"), {"unit": units["bakery"].pk, "kind": "birthday", "channel": "sms",
                                                           "days": 3, "body": "hi", "holdout_pct": 10})
     assert answer.status_code == 403 and not Automation.objects.exists()
+
+
+def test_tier_and_points_events_trigger_their_automations_once(town, units, mina):
+    from dangol.loyalty.jobs import ExpiringPoints
+    from dangol.loyalty.tiers import TierChangeNotice
+    up = automations.save_automation(actor=Actor(user=mina), unit=units["seoul-hotel"], kind="tier_up", channel="sms",
+                                     body="{{ name }}님 {{ tier }} 축하", holdout_pct=0)
+    expiring = automations.save_automation(actor=Actor(user=mina), unit=units["seoul-hotel"], kind="points_expiring",
+                                           channel="sms", body="{{ name }}님 포인트 {{ points }}", holdout_pct=0)
+    notice = TierChangeNotice(customer_id=town["jisu"].pk, from_tier="gold", to_tier="vip", direction="up",
+                              at=timezone.now(), cause="purchase")
+    automations.on_tier_changed(changes=[notice])
+    automations.on_tier_changed(changes=[notice])
+    assert AutomationSend.objects.filter(automation=up).count() == 1
+    assert "VIP" in Message.objects.get(source=up.source).body
+    points = ExpiringPoints(customer_id=town["jisu"].pk, points=500, first_expiry=timezone.now() + dt.timedelta(days=20))
+    automations.on_points_expiring(notices=[points], window_days=30)
+    automations.on_points_expiring(notices=[points], window_days=30)
+    assert AutomationSend.objects.filter(automation=expiring).count() == 1
+    assert automations.on_tier_changed(changes=[]) is None
