@@ -253,8 +253,11 @@ def dispatch(*, max_seconds: float = 50.0, batch_size: int | None = None) -> dic
     return dict(totals)
 
 
-def pending_count() -> int:
-    return Message.objects.filter(status=Status.QUEUED, channel__in=SENDABLE_CHANNELS).count()
+def pending_count(now: dt.datetime | None = None) -> int:
+    """Messages due now (not those waiting for a retry or a schedule)."""
+    now = now or timezone.now()
+    return (Message.objects.filter(status=Status.QUEUED, channel__in=SENDABLE_CHANNELS)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).count())
 
 
 __all__ = ["dispatch", "reconcile", "release_held", "claim_batch", "send_claimed", "NOT_DISPATCHED"]

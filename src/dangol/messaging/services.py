@@ -408,3 +408,76 @@ def kick_dispatch() -> None:
         dispatch_messages.enqueue()
     except Exception:  # noqa: BLE001 - a broker hiccup must not fail the send; the periodic kick catches up
         logger.warning("could not enqueue the message dispatch", exc_info=True)
+
+
+# --- settings staff manage (the pages are messaging-ops's) ------------------------------------------------------
+
+@transaction.atomic
+def add_suppression(*, actor: Actor, reason: str, address: str = "", customer: Customer | None = None, channel: str = "") -> Suppression:
+    """Put an address (phone in any Korean form, or email) or a whole customer on the global suppression list."""
+    from dangol.core.phones import try_normalize_phone
+
+    address = (address or "").strip()
+    if channel and channel not in Channel.values:
+        raise ValidationError({"channel": [_("Unknown channel.")]})
+    if address:
+        address = address.lower() if "@" in address else (try_normalize_phone(address) or "")
+        if not address:
+            raise ValidationError({"address": [_("Enter a phone number or an email address.")]})
+    if not address and customer is None:
+        raise ValidationError({"address": [_("Enter a phone number or an email address.")]})
+    entry = Suppression.objects.create(address=address, customer=customer, channel=channel, reason=(reason or "")[:200],
+                                       created_by=actor.user)
+    if customer is not None:
+        Message.objects.filter(customer=customer, status__in=[Status.QUEUED, Status.HELD], **({"channel": channel} if channel else {})).update(
+            status=Status.BLOCKED, reason="suppressed", to_address="")
+    audit.record(actor=actor, action="messaging.suppress", obj=entry, fields=["address" if address else "customer"])
+    return entry
+
+
+@transaction.atomic
+def remove_suppression(*, actor: Actor, suppression: Suppression) -> None:
+    audit.record(actor=actor, action="messaging.unsuppress", obj=suppression, fields=["address"])
+    suppression.delete()
+
+
+@transaction.atomic
+def set_frequency_cap(*, actor: Actor, channel: str, max_messages: int | None, period_days: int = 7):
+    """At most ``max_messages`` ads per customer on ``channel`` within ``period_days``; ``None`` removes the cap."""
+    from .models import FrequencyCap
+
+    if channel not in Channel.values:
+        raise ValidationError({"channel": [_("Unknown channel.")]})
+    if max_messages is None:
+        FrequencyCap.objects.filter(channel=channel).delete()
+        return None
+    if not (1 <= int(max_messages) <= 1000) or not (1 <= int(period_days) <= 365):
+        raise ValidationError({"max_messages": [_("Between 1 and 1,000 messages within 1 to 365 days.")]})
+    cap, _created = FrequencyCap.objects.update_or_create(channel=channel, defaults={"max_messages": max_messages, "period_days": period_days})
+    audit.record(actor=actor, action="messaging.frequency_cap", obj=cap, fields=["max_messages", "period_days"])
+    return cap
+
+
+@transaction.atomic
+def set_sender_profile(*, actor: Actor, unit, name: str, contact: str, optout_number: str, sms_from: str = "", email_from: str = ""):
+    """The sender an ad names (unit=None: the group's). The opt-out number must be a free 080 number."""
+    from .models import SenderProfile
+
+    errors = {}
+    if not (name or "").strip():
+        errors["name"] = [_("Name the sender.")]
+    if not (contact or "").strip():
+        errors["contact"] = [_("Give a contact number.")]
+    if not (optout_number or "").replace("-", "").startswith("080"):
+        errors["optout_number"] = [_("The free opt-out number is an 080 number.")]
+    try:
+        text.check_sms_text(name or "", field="name")
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    profile, _created = SenderProfile.objects.update_or_create(unit=unit, defaults={
+        "name": name.strip()[:60], "contact": contact.strip()[:20], "optout_number": optout_number.strip()[:20],
+        "sms_from": (sms_from or "").strip()[:20], "email_from": (email_from or "").strip()})
+    audit.record(actor=actor, action="messaging.sender_profile", obj=profile, fields=["name", "contact", "optout_number"])
+    return profile
