@@ -744,7 +744,7 @@ def answer_survey(*, invitation: SurveyInvitation, score, comment: str = "", ans
     """Record the answer of an invitation, once. A detractor (NPS 0–6, CSAT 1–2) opens a follow-up case in the
     unit's queue at once."""
     now = now or timezone.now()
-    invitation = SurveyInvitation.objects.select_for_update().select_related("survey", "unit", "customer").get(pk=invitation.pk)
+    invitation = SurveyInvitation.objects.select_for_update(of=("self",)).select_related("survey", "unit", "customer").get(pk=invitation.pk)
     if invitation.answered_at is not None:
         raise ValidationError({"survey": [_("This survey has already been answered. Thank you!")]}, code="answered")
     if invitation.expires_at <= now:
