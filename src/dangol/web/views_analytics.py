@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from dangol.analytics import dashboard as data
+from dangol.analytics import membership_share
 from dangol.analytics import recommendations as rec
 from dangol.analytics import selectors as analytics_selectors
 from dangol.analytics.models import RfmSegment
@@ -516,6 +517,7 @@ def dashboard(request):
     computed_at = min((c.computed_at for c in found.values()), default=None)
     context = {"form": form, "f": f, "run": run, "panels": shown, "computed_at": computed_at,
                "lookalikes_url": reverse("web:analytics_lookalikes") + "?" + _query(f)}
+    context["membership_url"] = reverse("web:analytics_membership") + "?" + _query(f)  # loads after the page (htmx)
     template = "web/analytics/_dashboard.html" if request.htmx else "web/analytics/dashboard.html"
     return render(request, template, context)
 
@@ -531,6 +533,26 @@ def dashboard_panel(request, name: str):
     computed = data.panels(f, run_id=run.pk if run else None, names=[name])[name]
     panel = {"name": name, "title": PANEL_TITLES[name], "ready": True, **panel_context(f, name, computed)}
     return render(request, "web/analytics/_panel.html", {"panel": panel, "f": f})
+
+
+def membership_context(f) -> dict:
+    """The members' share of revenue per unit (and month) and the stamp card figures (membership_share.py)."""
+    share, stamps = membership_share.cached(f)
+
+    def shown(row) -> dict:
+        return {"row": row, "share": percent(row.share), "width": round((row.share or 0) * 100, 1)}
+
+    return {"membership": share, "membership_units": [shown(r) for r in share.by_unit],
+            "membership_months": [shown(r) for r in share.rows], "stamp_figures": stamps,
+            "membership_total_share": percent(share.total.share) if share.total else "—"}
+
+
+@manager_required
+@require_GET
+def dashboard_membership(request):
+    """The members' share of revenue and the stamp card figures of the filter (what the dashboard's placeholder loads)."""
+    form, f = _filter(request)
+    return render(request, "web/analytics/_membership.html", membership_context(f))
 
 
 CSV_CHARTS = {  # chart -> (panel, the chart or table of the panel's context)
