@@ -399,3 +399,23 @@ def test_the_opt_out_works_without_a_csrf_cookie(guest):
     response = client.post(reverse("web:messaging_opt_out", args=[token]))
     assert response.status_code == 200 and b"You are unsubscribed" in response.content
     assert Consent.objects.filter(customer=guest, channel="sms", purpose="marketing").order_by("-at", "-id").first().granted is False
+
+
+def test_the_outbox_and_the_panel_do_not_query_per_row(mina, guest, django_assert_max_num_queries):
+    """N+1 guard: 30 messages cost the same queries as 3."""
+    def pages(client):
+        client.get(reverse("web:messaging_outbox"))
+        client.get(reverse("web:messaging_customer_panel", args=[guest.pk]))
+
+    client = client_for(mina)
+    for i in range(3):
+        send_info(guest, occurrence=f"a{i}", unit=guest.home_unit)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as few:
+        pages(client)
+    for i in range(27):
+        send_info(guest, occurrence=f"b{i}", unit=guest.home_unit)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        pages(client)
