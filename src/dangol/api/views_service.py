@@ -65,7 +65,7 @@ class CaseSerializer(serializers.Serializer):
         return case.status in (CaseStatus.NEW, CaseStatus.IN_PROGRESS) and case.due_at < timezone.now()
 
 
-class EntrySerializer(serializers.Serializer):
+class CaseEntrySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.CharField()
     body = serializers.CharField()
@@ -83,7 +83,7 @@ class CaseDetailSerializer(CaseSerializer):
     entries = serializers.SerializerMethodField()
 
     def get_entries(self, case) -> list[dict]:
-        return EntrySerializer(service_selectors.entries_of(case), many=True).data
+        return CaseEntrySerializer(service_selectors.entries_of(case), many=True).data
 
 
 class CaseFilterSerializer(serializers.Serializer):
@@ -108,13 +108,13 @@ class CaseCreateSerializer(serializers.Serializer):
     confirm = serializers.BooleanField(default=True, help_text="Send the customer a confirmation message.")
 
 
-class StatusSerializer(serializers.Serializer):
+class CaseStatusChangeSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=CaseStatus.choices)
     note = serializers.CharField(required=False, default="", allow_blank=True, max_length=5000)
     resolution = serializers.CharField(required=False, default="", allow_blank=True, max_length=5000)
 
 
-class EntryCreateSerializer(serializers.Serializer):
+class CaseEntryCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=[(EntryKind.NOTE, "internal note"), (EntryKind.REPLY, "reply, sent to the customer")])
     body = serializers.CharField(max_length=5000)
 
@@ -196,12 +196,12 @@ class CaseStatusView(ApiView):
                    description="new → in_progress → waiting → resolved → closed; `in_progress` from resolved or closed "
                                "reopens. Any other move is a 400 that lists the possible ones. Closing sends the "
                                "satisfaction survey.",
-                   parameters=[CASE_ID], request=StatusSerializer,
+                   parameters=[CASE_ID], request=CaseStatusChangeSerializer,
                    responses={200: CaseDetailSerializer, 403: OpenApiResponse(ErrorSerializer, description="Not your unit."),
                               **error_responses(400, 401, 404)})
     def post(self, request, pk: int):
         case = case_in_scope(request.user, pk)
-        body = StatusSerializer(data=request.data)
+        body = CaseStatusChangeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         values = body.validated_data
         try:
@@ -215,12 +215,12 @@ class CaseStatusView(ApiView):
 class CaseEntryView(ApiView):
     @extend_schema(operation_id="cases_entries_create", tags=TAGS, summary="Add an internal note or a reply",
                    description="A reply is sent to the customer as an informational message.",
-                   parameters=[CASE_ID], request=EntryCreateSerializer,
-                   responses={201: EntrySerializer, **error_responses(400, 401, 404)})
+                   parameters=[CASE_ID], request=CaseEntryCreateSerializer,
+                   responses={201: CaseEntrySerializer, **error_responses(400, 401, 404)})
     def post(self, request, pk: int):
         case = case_in_scope(request.user, pk)
-        body = EntryCreateSerializer(data=request.data)
+        body = CaseEntryCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         entry = service.add_entry(actor=api_actor(request), case=case, kind=body.validated_data["kind"],
                                   body=body.validated_data["body"])
-        return Response(EntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+        return Response(CaseEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
