@@ -200,7 +200,10 @@ def main() -> None:
         out["campaign"] = {"selected": recipients, "seconds_median": round(statistics.median(seconds), 1),
                            "seconds_all": [round(s, 1) for s in seconds], "target_seconds": 60, "target_recipients": 200_000,
                            "per_100k_seconds": round(statistics.median(seconds) * 100_000 / max(recipients, 1), 1),
-                           "send_bulk_outcome": phases[-1] if phases else {}}
+                           "phases_seconds": (phases[-1] or {}).get("A", {}) and phases[-1].get("seconds", {}),
+                           "campaigns_own_seconds": round(sum(v for k, v in phases[-1].get("seconds", {}).items()
+                                                              if k != "messaging_send_bulk"), 1) if phases else None,
+                           "send_bulk_outcome": {k: v for k, v in (phases[-1] if phases else {}).items() if k != "seconds"}}
     line = json.dumps(out, ensure_ascii=False)
     print(line)
     previous = {}

@@ -202,3 +202,15 @@ def test_tier_and_points_events_trigger_their_automations_once(town, units, mina
     automations.on_points_expiring(notices=[points], window_days=30)
     assert AutomationSend.objects.filter(automation=expiring).count() == 1
     assert automations.on_tier_changed(changes=[]) is None
+
+
+def test_a_merge_moves_static_segment_places_and_the_undo_moves_them_back(town, mina, units):
+    from dangol.campaigns.models import SegmentMember
+    from dangol.core import events
+    segment = segments.create_segment(actor=Actor(user=mina), name="hotel", unit=units["seoul-hotel"], tree={"op": "and", "rules": []})
+    frozen = segments.freeze_segment(actor=Actor(user=mina), segment=segment)
+    moved: dict = {}
+    events.emit("customers_merged", survivor=town["yuna"], merged=town["minho"], merge=None, moved=moved)
+    assert SegmentMember.objects.filter(segment=frozen, customer=town["yuna"]).exists() and moved["segment_members"]
+    events.emit("customers_unmerged", survivor=town["yuna"], merged=town["minho"], merge=None, moved=moved)
+    assert set(frozen.members.values_list("customer_id", flat=True)) == {town["jisu"].pk, town["minho"].pk}

@@ -13,9 +13,11 @@ class CampaignsConfig(AppConfig):
         from dangol.core import events
         from dangol.core.scheduler import PeriodicJob, register
 
-        from . import automations
+        from . import automations, segments
 
         register(PeriodicJob("campaigns-due", "dangol.campaigns.tasks.run_due_campaigns_task", dt.timedelta(minutes=1)))
         register(PeriodicJob("campaigns-automations", "dangol.campaigns.tasks.run_automations_task", dt.timedelta(hours=1)))
         events.subscribe("tier_changed", automations.on_tier_changed)
         events.subscribe("points_expiring_soon", automations.on_points_expiring)
+        events.subscribe("customers_merged", segments.on_customers_merged)
+        events.subscribe("customers_unmerged", segments.on_customers_unmerged)

@@ -195,3 +195,18 @@ def export_rows(*, actor: Actor, segment: Segment, reason: str):
         yield buffer.getvalue()
 
     return count, lines()
+
+
+def on_customers_merged(*, survivor, merged, merge=None, moved=None, **_ignored) -> None:
+    """A merged record's places in static segments go to the survivor (unless it is there already); the undo moves
+    exactly those back."""
+    rows = list(SegmentMember.objects.filter(customer=merged).values_list("pk", "segment_id"))
+    present = set(SegmentMember.objects.filter(customer=survivor).values_list("segment_id", flat=True))
+    move = [pk for pk, segment_id in rows if segment_id not in present]
+    SegmentMember.objects.filter(pk__in=move).update(customer=survivor)
+    if moved is not None:
+        moved["segment_members"] = move
+
+
+def on_customers_unmerged(*, survivor, merged, merge=None, moved=None, **_ignored) -> None:
+    SegmentMember.objects.filter(pk__in=(moved or {}).get("segment_members", []), customer=survivor).update(customer=merged)
