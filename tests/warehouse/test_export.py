@@ -172,3 +172,22 @@ def test_the_scheduled_job_is_registered_and_exports_pseudonymised(tmp_path, sho
     settings.WAREHOUSE_DIR = str(tmp_path)
     assert "orders: 5" in export_to_warehouse.call()
     assert not ExportRun.objects.get().identities
+
+
+def test_campaign_results_export_who_was_treated_and_who_held_out_once_the_run_finished(tmp_path, shop, alice, units):
+    from dangol.campaigns.models import Campaign, CampaignRun, Recipient, Segment
+
+    segment = Segment.objects.create(name="Regulars", unit=units["bakery"])
+    campaign = Campaign.objects.create(name="Spring", unit=units["bakery"], segment=segment, channel="sms")
+    run = CampaignRun.objects.create(campaign=campaign, occurrence="A", started_at=timezone.now(), recipients=1, holdout=1)
+    Recipient.objects.create(run=run, customer=shop["kim"], variant="A")
+    Recipient.objects.create(run=run, customer=shop["lee"], is_holdout=True)
+    first = export.export_warehouse(directory=tmp_path, actor=Actor(user=alice))
+    assert first.rows["campaign_recipients"] == 0  # still sending
+    CampaignRun.objects.filter(pk=run.pk).update(finished_at=timezone.now())
+    second = export.export_warehouse(directory=tmp_path, actor=Actor(user=alice))
+    assert second.rows["campaign_recipients"] == 2
+    rows = read(tmp_path, "campaign_recipients", "SELECT customer, variant, is_holdout, campaign_name, unit FROM t ORDER BY is_holdout")
+    assert rows == [(export.pseudonym(shop["kim"].pk), "A", False, "Spring", "bakery"),
+                    (export.pseudonym(shop["lee"].pk), None, True, "Spring", "bakery")]
+    assert export.export_warehouse(directory=tmp_path, actor=Actor(user=alice)).rows["campaign_recipients"] == 0

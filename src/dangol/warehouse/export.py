@@ -6,11 +6,14 @@ Layout of DIR (hive partitioning, so DuckDB, Spark, pandas or a BI tool read eac
     DIR/manifest.json                          datasets, their schema, files, rows, and the watermarks of the last run
     DIR/orders/month=2026-11/run000007_0.parquet
     DIR/order_lines/month=…  DIR/customers/month=…  DIR/customer_metrics/month=…  DIR/points_ledger/month=…
-    DIR/stamp_ledger/month=…
+    DIR/stamp_ledger/month=…  DIR/campaign_recipients/month=…
 
 Set-based all the way: PostgreSQL streams each selection with ``COPY … TO STDOUT`` (SQLite through its cursor into the
 same CSV, row by row in C), DuckDB reads that CSV, pseudonymises the customer ids with a keyed HMAC-SHA-256 in SQL,
 and writes the Parquet partitions with ``COPY … (FORMAT parquet, PARTITION_BY (month))``. No Python loop per row.
+
+Campaign results: ``campaign_recipients`` lists who each finished campaign run treated (with the variant and the
+coupon) and who it kept back in the holdout, so that a BI tool joins them with the orders of the attribution window.
 
 What "incremental" means per dataset:
 - orders, order lines, points and stamp ledgers are append-only: rows with an id above the last run's watermark and
@@ -18,6 +21,7 @@ What "incremental" means per dataset:
   id, is not skipped for good);
 - customers change: every customer updated since the last run is written again (take the latest ``updated_at`` per
   ``customer``);
+- campaign recipients: the recipients of the runs finished since the last run;
 - the analytics snapshot is rewritten by each analytics run: a new run's whole snapshot is written once, with its
   ``as_of``.
 """
@@ -66,7 +70,7 @@ class Dataset:
     select: str  # SQL with {where}; columns as named in ``types``
     types: dict[str, str]  # column -> DuckDB type of the Parquet file
     month_of: str  # the column whose month partitions the files
-    watermark: str  # "id:<table>:<alias>" | "updated" | "run"
+    watermark: str  # "id:<table>:<alias>" (append-only) | "time:<column>" (changed or finished since) | "run"
     customer_columns: tuple[str, ...] = ("customer",)
     identity_columns: tuple[str, ...] = ()  # left out of a pseudonymised export
 
@@ -87,7 +91,7 @@ def datasets() -> list[Dataset]:
                 {"customer": "VARCHAR", "customer_id": "BIGINT", "name": "VARCHAR", "phone": "VARCHAR", "email": "VARCHAR",
                  "home_unit": "VARCHAR", "stage": "VARCHAR", "gender": "VARCHAR", "joined_at": "TIMESTAMP",
                  "updated_at": "TIMESTAMP", "merged_into": "VARCHAR", "erased": "BOOLEAN", "processing_suspended": "BOOLEAN"},
-                month_of="updated_at", watermark="updated", customer_columns=("customer", "merged_into"),
+                month_of="updated_at", watermark="time:c.updated_at", customer_columns=("customer", "merged_into"),
                 identity_columns=("customer_id", "name", "phone", "email")),
         Dataset("orders", f"""
             SELECT o.id AS order_id, {unit.format(col='o.unit_id')} AS unit, o.customer_id AS customer, o.kind AS kind,
@@ -141,6 +145,18 @@ def datasets() -> list[Dataset]:
                  "at": "TIMESTAMP", "recorded_at": "TIMESTAMP", "unit": "VARCHAR", "order_id": "BIGINT", "coupon_id": "BIGINT",
                  "via": "VARCHAR"},
                 month_of="at", watermark="id:loyalty_stampentry:e"),
+        Dataset("campaign_recipients", f"""
+            SELECT x.id AS recipient_id, r.id AS run_id, r.campaign_id AS campaign, cp.name AS campaign_name,
+                   {unit.format(col='cp.unit_id')} AS unit, cp.channel AS channel, cp.kind AS kind, r.occurrence AS occurrence,
+                   {t('r.started_at')} AS started_at, {t('r.finished_at')} AS finished_at, cp.attribution_days AS attribution_days,
+                   x.customer_id AS customer, x.variant AS variant, {_bool('x.is_holdout')} AS is_holdout, x.coupon_id AS coupon_id
+            FROM campaigns_recipient x JOIN campaigns_campaignrun r ON r.id = x.run_id
+            JOIN campaigns_campaign cp ON cp.id = r.campaign_id WHERE {{where}}""",
+                {"recipient_id": "BIGINT", "run_id": "BIGINT", "campaign": "BIGINT", "campaign_name": "VARCHAR",
+                 "unit": "VARCHAR", "channel": "VARCHAR", "kind": "VARCHAR", "occurrence": "VARCHAR",
+                 "started_at": "TIMESTAMP", "finished_at": "TIMESTAMP", "attribution_days": "INTEGER", "customer": "VARCHAR",
+                 "variant": "VARCHAR", "is_holdout": "BOOLEAN", "coupon_id": "BIGINT"},
+                month_of="started_at", watermark="time:r.finished_at"),
     ]
 
 
@@ -271,10 +287,12 @@ def _increment(ds: Dataset, mark, now: dt.datetime):
         if high <= low:
             return None, [], low
         return f"{alias}.id > {low} AND {alias}.id <= {high}", [], high
-    if kind == "updated":
+    if kind.startswith("time:"):
+        # Rows whose time (an update, a run's end) falls after the last run's watermark and at least the lag ago.
+        column = kind.split(":", 1)[1]
         since = dt.datetime.fromisoformat(mark) if mark else None
         until = now - lag()
-        condition = "c.updated_at <= %s" if since is None else "c.updated_at > %s AND c.updated_at <= %s"
+        condition = f"{column} <= %s" if since is None else f"{column} > %s AND {column} <= %s"
         params = [until] if since is None else [since, until]
         return condition, [connection.ops.adapt_datetimefield_value(p) for p in params], until.isoformat()
     if kind == "run":
@@ -375,8 +393,9 @@ def _write_manifest(target: Path, run: ExportRun, result: Result, marks: dict, i
         new_files = [f for f in result.files if f.startswith(ds.name + "/")]
         sets[ds.name] = {
             "path": f"{ds.name}/", "partitioned_by": "month", "month_of": ds.month_of,
-            "incremental": {"updated": "changed rows again (latest updated_at wins)",
-                            "run": "the whole snapshot of each new analytics run"}.get(ds.watermark, "append-only"),
+            "incremental": ("changed rows again (latest updated_at wins)" if ds.watermark == "time:c.updated_at" else
+                            "rows of the campaign runs finished since" if ds.watermark.startswith("time:") else
+                            "the whole snapshot of each new analytics run" if ds.watermark == "run" else "append-only"),
             "schema": _schema(ds, identities),
             "files": sorted(set(before.get("files", [])) | set(new_files)),
             "rows": int(before.get("rows", 0)) + result.rows.get(ds.name, 0),
