@@ -147,3 +147,22 @@ def test_the_settings_route_every_log_line_through_the_filter():
 def test_a_customer_never_prints_its_name(make_customer):
     customer = make_customer(name="홍길동")
     assert "홍길동" not in str(customer) and "홍길동" not in repr(customer)
+
+
+def test_request_lines_with_search_terms_reach_the_log_without_their_query(client, alice):
+    """A real request through the development server's logger and the configured console handler."""
+    from urllib.parse import quote
+
+    server_logger = logging.getLogger("django.server")
+    handler = next(h for h in server_logger.handlers if any(isinstance(f, ScrubPersonalData) for f in h.filters))
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        line = f"GET /customers/search/?q={quote('홍길동')}&email={quote('hong@example.com')} HTTP/1.1"
+        server_logger.info('"%s" %s %s', line, "200", "512")
+        logging.getLogger("dangol.test").warning("fetching https://api.example.com/v1/lookup?name=%s", quote("홍길동"))
+    finally:
+        handler.setStream(previous)
+    text = stream.getvalue()
+    assert "/customers/search/?[query]" in text and "https://api.example.com/v1/lookup?[query]" in text
+    assert quote("홍길동") not in text and "hong" not in text
