@@ -389,3 +389,15 @@ WAREHOUSE_LAG_SECONDS = int(os.environ.get("DANGOL_WAREHOUSE_LAG_SECONDS", "60")
 # Partner exports (dangol.partners): hours a download link works before its file is deleted.
 PARTNER_EXPORT_HOURS = int(os.environ.get("DANGOL_PARTNER_EXPORT_HOURS", "72"))
 # --- end playbook ---
+# Names of the privacy API's enums in the OpenAPI schema (several serializers have a "kind" or a "source").
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
+    "ConsentKindEnum": "dangol.customers.models.ConsentKind",
+    "ConsentSourceEnum": "dangol.customers.models.ConsentSource",
+    "PrivacyRequestKindEnum": "dangol.privacy.models.RequestKind",
+    "PrivacyRequestStatusEnum": "dangol.privacy.models.RequestStatus",
+    "PrivacyReceivedViaEnum": "dangol.privacy.models.ReceivedVia",
+    "AccessReasonEnum": "dangol.privacy.models.AccessReasonCode",
+})
+# Query strings (search boxes: names, emails, percent-encoded) never reach the log; paths carry ids only.
+LOGGING["filters"]["strip_query"] = {"()": "dangol.privacy.logfilters.StripQueryStrings"}
+LOGGING["handlers"]["console"]["filters"] = [*LOGGING["handlers"]["console"]["filters"], "strip_query"]
