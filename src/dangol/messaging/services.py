@@ -287,16 +287,51 @@ def _bulk_chunk(chunk, channel, kind, subtype, source, occurrence, unit, actor, 
             by_reason[reason] += 1
     if not messages:
         return False
-    Message.objects.bulk_create(messages, batch_size=1000, ignore_conflicts=True)
+    _insert_messages(messages)
     created = dict(Message.objects.filter(idempotency_key__in=[m.idempotency_key for m in messages], created_at=now)
                    .values_list("idempotency_key", "id"))
     counts["created"] += len(created)
-    Decision.objects.bulk_create([
-        Decision(message_id=created[m.idempotency_key], customer_id=m.customer_id, channel=channel, kind=kind, stage="send",
-                 outcome={Status.QUEUED: "send", Status.HELD: "hold", Status.BLOCKED: "block"}[m.status],
-                 reason=m.reason or verdicts[m.customer_id][1], at=now)
-        for m in messages if m.idempotency_key in created], batch_size=1000)
+    outcome_of = {Status.QUEUED: "send", Status.HELD: "hold", Status.BLOCKED: "block"}
+    _insert_rows(Decision, ["message_id", "customer_id", "channel", "kind", "stage", "outcome", "reason", "at"], [
+        (created[m.idempotency_key], m.customer_id, channel, kind, "send", outcome_of[m.status], m.reason or verdicts[m.customer_id][1], now)
+        for m in messages if m.idempotency_key in created])
     return True
+
+
+_MESSAGE_COLUMNS = ["idempotency_key", "source", "occurrence", "customer_id", "unit_id", "channel", "subtype", "kind", "template_code",
+                    "variables", "to_address", "subject", "body", "html", "status", "reason", "detail", "provider",
+                    "provider_message_id", "attempts", "next_attempt_at", "claim_token", "is_test", "created_by_id", "created_at"]
+
+
+def _insert_messages(messages: list[Message]) -> None:
+    """INSERT … ON CONFLICT (idempotency_key) DO NOTHING with executemany: bulk_create spends most of a campaign's
+    time preparing 25 fields per row; this writes the same rows several times faster (SQLite and PostgreSQL)."""
+    _insert_rows(Message, _MESSAGE_COLUMNS, [tuple(getattr(m, c) for c in _MESSAGE_COLUMNS) for m in messages],
+                 conflict="idempotency_key")
+
+
+def _insert_rows(model, columns: list[str], rows: list[tuple], conflict: str = "") -> None:
+    from django.db import connection
+
+    if not rows:
+        return
+    fields = [model._meta.get_field(c) for c in columns]  # attnames (customer_id) resolve too
+    adapters = []
+    for field in fields:
+        internal = field.get_internal_type()
+        if internal == "JSONField":
+            adapters.append(lambda v, f=field: f.get_db_prep_save(v, connection))
+        elif internal == "DateTimeField":
+            adapters.append(lambda v: connection.ops.adapt_datetimefield_value(v) if v is not None else None)
+        else:
+            adapters.append(None)
+    placeholders = ", ".join(["%s"] * len(columns))
+    sql = (f"INSERT INTO {model._meta.db_table} ({', '.join(connection.ops.quote_name(c) for c in columns)}) VALUES ({placeholders})"
+           + (f" ON CONFLICT ({conflict}) DO NOTHING" if conflict else ""))
+    prepared = [tuple(a(v) if a else v for a, v in zip(adapters, row)) for row in rows]
+    with connection.cursor() as cursor:
+        for start in range(0, len(prepared), 1000):
+            cursor.executemany(sql, prepared[start:start + 1000])
 
 
 def preview(*, customer_ids, channel: str, kind: str, now: dt.datetime | None = None, template_code: str = "") -> dict:
