@@ -51,6 +51,17 @@ def test_a_complaint_from_the_counter_to_the_follow_up_of_an_unhappy_survey(new_
     expect(clerk.get_by_test_id("service-panel")).to_be_visible()
     assert_no_horizontal_scroll(clerk)
 
+    # What the clerk learns is kept for the whole team, with its source and date.
+    clerk.get_by_test_id("trait-add").locator("summary").tap()
+    trait_form = clerk.get_by_test_id("trait-form")
+    trait_form.locator("select[name=category]").select_option("allergy")
+    trait_form.locator("input[name=value]").fill("no nuts")
+    trait_form.get_by_test_id("trait-save").tap()
+    expect(clerk.get_by_test_id("trait")).to_contain_text("no nuts")
+    expect(clerk.get_by_test_id("trait")).to_contain_text("Said at the counter")
+    assert_no_horizontal_scroll(clerk)
+    screenshot(clerk, "service-panel-360px")
+
     # Three taps: the type, a topic, save.
     clerk.get_by_test_id("log-complaint").tap()
     clerk.get_by_test_id("topics").get_by_text("Waiting time").tap()
