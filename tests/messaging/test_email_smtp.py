@@ -55,7 +55,8 @@ def test_an_email_ad_arrives_labelled_with_one_click_unsubscribe_headers(smtp, c
     assert mail["Message-ID"].startswith("<") and mail["X-Dangol-Key"] == ad.idempotency_key
     text_part = mail.get_body(preferencelist=("plain",)).get_content()
     html_part = mail.get_body(preferencelist=("html",)).get_content()
-    assert "김하늘님, 주말에 크루아상 20% 할인" in text_part and link in text_part
+    page = messaging.opt_out_link(customer_id=customer.pk, channel="email")
+    assert "김하늘님, 주말에 크루아상 20% 할인" in text_part and page in text_part and page in html_part
     assert "href=" in html_part and "수신거부" in html_part
     _, info_mail = received["주문 안내"]
     assert "List-Unsubscribe" not in info_mail  # information carries no opt-out header

@@ -130,7 +130,8 @@ def test_kakao_brand_messages_stop_at_twenty_fifty_and_alimtalk_never_carries_an
 def test_email_ads_carry_the_label_and_an_unsubscribe_link(customer):
     message = send(customer, channel="email", subject="주말 특가", body="빵 사러 오세요")
     assert message.subject == "(광고)주말 특가"
-    assert "/api/v1/messaging/unsubscribe/" in message.body and "/api/v1/messaging/unsubscribe/" in message.html
+    link = messaging.opt_out_link(customer_id=customer.pk, channel="email")
+    assert link in message.body and link in message.html and link.startswith("http")
     assert message.to_address == "haneul@example.com"
 
 

@@ -51,3 +51,14 @@ def unsubscribe_url(token: str) -> str:
     from django.urls import reverse
 
     return settings.PUBLIC_BASE_URL + reverse("api:messaging_unsubscribe", kwargs={"token": token})
+
+
+def opt_out_page_url(token: str) -> str:
+    """The page a person opens from the link in a message (GET shows one button; the staff app's public page), or the
+    RFC 8058 endpoint when the web app is not installed."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        return settings.PUBLIC_BASE_URL + reverse("web:messaging_opt_out", kwargs={"token": token})
+    except NoReverseMatch:
+        return unsubscribe_url(token)

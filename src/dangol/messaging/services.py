@@ -30,7 +30,7 @@ from dangol.customers.models import Customer
 
 from . import compliance, text
 from .models import Channel, Decision, Kind, Message, Status, Subtype, Suppression
-from .senders import Sender, read_unsubscribe_token, sender_for, unsubscribe_token, unsubscribe_url
+from .senders import Sender, opt_out_page_url, read_unsubscribe_token, sender_for, unsubscribe_token, unsubscribe_url
 
 logger = logging.getLogger("dangol.messaging")
 
@@ -107,7 +107,7 @@ def render(*, channel: str, kind: str, subtype: str, body: str, subject: str, va
             raise ValidationError({"subject": [_("An email needs a subject.")]})
         if is_ad:
             subject = text.label_subject(subject)
-            url = unsubscribe_url(unsubscribe_token(customer_id=customer_id or 0, channel=channel))
+            url = opt_out_page_url(unsubscribe_token(customer_id=customer_id or 0, channel=channel))
             body = text.label_email_ad_text(body, sender_name=sender.name, contact=sender.contact, unsubscribe_url=url)
             footer = (f'<hr><p style="font-size:12px;color:#666">{html_lib.escape(sender.name)} · {html_lib.escape(sender.contact)}<br>'
                       f'<a href="{html_lib.escape(url)}">수신거부 (unsubscribe)</a></p>')
@@ -414,8 +414,13 @@ def unsubscribe(token: str, *, channel: str | None = None, ip: str | None = None
 
 
 def unsubscribe_link(*, customer_id: int, channel: str = Channel.EMAIL) -> str:
-    """The public opt-out URL for a customer and channel (what ads carry)."""
+    """The RFC 8058 one-click URL for a customer and channel (the List-Unsubscribe header: a POST unsubscribes)."""
     return unsubscribe_url(unsubscribe_token(customer_id=customer_id, channel=channel))
+
+
+def opt_out_link(*, customer_id: int, channel: str = Channel.EMAIL) -> str:
+    """The opt-out page a person opens from the message itself (no login, one button)."""
+    return opt_out_page_url(unsubscribe_token(customer_id=customer_id, channel=channel))
 
 
 def mark_handed_over(*, message_ids: Iterable[int], actor: Actor) -> int:
