@@ -214,3 +214,18 @@ def test_a_merge_moves_static_segment_places_and_the_undo_moves_them_back(town, 
     assert SegmentMember.objects.filter(segment=frozen, customer=town["yuna"]).exists() and moved["segment_members"]
     events.emit("customers_unmerged", survivor=town["yuna"], merged=town["minho"], merge=None, moved=moved)
     assert set(frozen.members.values_list("customer_id", flat=True)) == {town["jisu"].pk, town["minho"].pk}
+
+
+def test_welcome_and_thank_you_follow_purchases_once(town, units, mina, make_customer, buy):
+    welcome = automations.save_automation(actor=Actor(user=mina), unit=units["seoul-hotel"], kind="welcome", channel="sms",
+                                          body="{{ name }}님 환영합니다", holdout_pct=0)
+    thanks = automations.save_automation(actor=Actor(user=mina), unit=units["seoul-hotel"], kind="thank_you", channel="sms",
+                                         body="감사합니다", days=0, holdout_pct=0)
+    newcomer = make_customer("seoul-hotel", name="신규손님")
+    buy(newcomer, "deluxe", at=timezone.now() - dt.timedelta(hours=2))
+    later = timezone.now()
+    automations.run_automations(now=later)
+    automations.run_automations(now=later + dt.timedelta(hours=1))
+    assert list(AutomationSend.objects.filter(automation=welcome).values_list("customer__name", flat=True)) == ["신규손님"]
+    # 이민호 stayed 10 days ago: no thank-you today; the newcomer's stay two hours ago gets one.
+    assert list(AutomationSend.objects.filter(automation=thanks).values_list("customer__name", flat=True)) == ["신규손님"]
