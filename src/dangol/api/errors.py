@@ -17,8 +17,10 @@ from typing import Any
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -45,6 +47,10 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DataError):
+        # A value the database cannot hold (a number past its column's range…) that no serializer caught: the
+        # service's transaction has rolled back; the client gets a 400, not a 500.
+        exc = exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [_("A value is out of the range that can be stored.")]})
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # a real bug: let Django log it and answer 500
@@ -97,6 +103,7 @@ def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
     return {prefix or api_settings.NON_FIELD_ERRORS_KEY: [str(detail)]}
 
 
+@csrf_exempt  # it changes nothing; without this a POST to an unknown path got the HTML CSRF page instead of a JSON 404
 def not_found(request, *args, **kwargs):
     """Unknown paths under /api/v1/ answer in the API's error shape instead of the staff app's HTML page."""
     return JsonResponse({"detail": _("Not found."), "code": "not_found", "errors": {}}, status=404)

@@ -5,13 +5,13 @@ and the service's transaction has already left the database as it was.
 """
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.generics import GenericAPIView
 from django.core.exceptions import RequestDataTooBig
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -31,6 +31,7 @@ from . import idempotency
 from .errors import Conflict
 from .filters import customers_matching
 from .pagination import ApiPagination
+from .parsers import StrictJSONParser
 from .serializers import (
     CustomerCreateSerializer,
     CustomerDetailSerializer,
@@ -59,8 +60,16 @@ class ApiView(APIView):
     (``dangol.api.permissions``), and POSTs made safe to retry with an ``Idempotency-Key`` header
     (``dangol.api.idempotency``)."""
 
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
     throttle_classes = [TokenRateThrottle]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # DRF reads the body as a stream, past Django's DATA_UPLOAD_MAX_MEMORY_SIZE check: apply the limit here.
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and length.isdigit() and int(length) > limit:
+            raise PayloadTooLarge(_("The request body is too large."))
 
     def dispatch(self, request, *args, **kwargs):
         # DRF's dispatch, with the idempotency claim between authentication and the handler.
