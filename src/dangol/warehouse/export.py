@@ -34,6 +34,7 @@ import hmac
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,6 +196,7 @@ class Result:
     run: ExportRun
     rows: dict[str, int] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # per dataset: the selection's dump, then the Parquet
 
     @property
     def summary_line(self) -> str:
@@ -253,8 +255,12 @@ def export_warehouse(*, directory: str | Path, actor: Actor, identities: bool = 
                 result.rows[ds.name] = 0
                 continue
             csv_path = staging / f"{ds.name}.csv"
+            started = time.monotonic()
             _dump(ds.select.format(where=where), params, csv_path)
+            dumped = time.monotonic()
             rows, files = _to_parquet(con, ds, csv_path, target, run.pk, identities=identities, opad=opad, ipad=ipad)
+            result.seconds[ds.name] = round(time.monotonic() - started, 2)
+            result.seconds[ds.name + ".dump"] = round(dumped - started, 2)
             csv_path.unlink(missing_ok=True)
             result.rows[ds.name] = rows
             result.files += files

@@ -39,5 +39,7 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
         for name, rows in result.rows.items():
-            self.stdout.write(f"{name}: {rows} rows")
+            took = result.seconds.get(name)
+            self.stdout.write(f"{name}: {rows} rows" + (f" in {took:.1f} s (of which reading the database "
+                                                          f"{result.seconds[name + '.dump']:.1f} s)" if took is not None else ""))
         self.stdout.write(f"run {result.run.pk}: {result.summary_line}")
