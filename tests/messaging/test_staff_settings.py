@@ -44,3 +44,11 @@ def test_staff_see_the_messages_of_their_units_only(alice, mina, bora, customer)
     assert selectors.messages_for(bora).count() == 1  # the customer is the bakery's
     assert selectors.messages_for(mina).count() == 0
     assert selectors.status_counts(Message.objects.all()) == {"queued": 1}
+
+
+def test_admins_read_the_outbox_in_the_admin_without_personal_text(client, alice, customer):
+    message = messaging.send(customer=customer, channel="sms", kind="info", source="s", occurrence="1", body="비밀 안내문")
+    client.force_login(alice)
+    assert client.get("/admin/messaging/message/").status_code == 200
+    page = client.get(f"/admin/messaging/message/{message.pk}/change/")
+    assert page.status_code == 200 and "비밀 안내문" not in page.content.decode()
