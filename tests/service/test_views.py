@@ -207,3 +207,33 @@ def test_a_wrong_survey_link_is_404(invitation):
     assert Client().get("/s/not-a-token/").status_code == 404
     token = services.survey_token(invitation.pk)
     assert Client().get(f"/s/{token[:-3]}abc/").status_code == 404
+
+
+def test_the_queue_and_kpi_pages_run_a_fixed_number_of_queries(bora, jun, customer, units, make_customer,
+                                                               django_assert_max_num_queries):
+    def open_cases(n):
+        for i in range(n):
+            other = make_customer("bakery", name=f"손님{i}")
+            services.open_case(actor=Actor(user=bora), customer=other, unit=units["bakery"], case_type="inquiry",
+                               channel="phone", subject=f"Question {i}", confirm=False)
+
+    open_cases(3)
+    client = staff_client(jun)
+    client.get("/cases/?view=open")  # warm the session
+    with django_assert_max_num_queries(14) as few:
+        client.get("/cases/?view=open")
+    with django_assert_max_num_queries(40) as kpis_few:
+        client.get("/service/")
+    open_cases(12)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert client.get("/cases/?view=open").content.decode().count('data-testid="queue-case"') == 15
+    with django_assert_max_num_queries(len(kpis_few.captured_queries)):
+        client.get("/service/")
+
+
+def test_the_survey_link_of_an_erased_customer_is_404(invitation):
+    from dangol.core import events
+
+    events.emit("customer_erased", customer_id=invitation.customer_id)
+    Customer.objects.filter(pk=invitation.customer_id).update(erased_at=invitation.sent_at)
+    assert Client().get(services.survey_path(invitation.pk)).status_code == 404

@@ -749,6 +749,8 @@ def answer_survey(*, invitation: SurveyInvitation, score, comment: str = "", ans
         raise ValidationError({"survey": [_("This survey has already been answered. Thank you!")]}, code="answered")
     if invitation.expires_at <= now:
         raise ValidationError({"survey": [_("This survey link has expired.")]}, code="expired")
+    if invitation.customer.erased_at is not None:
+        raise ValidationError({"survey": [_("This survey link is no longer valid.")]}, code="erased")
     survey = invitation.survey
     low, high = score_range(survey.score_kind)
     errors: dict[str, list[str]] = {}

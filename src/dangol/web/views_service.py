@@ -528,9 +528,9 @@ def public_request(request):
 
 def _invitation_or_404(token: str) -> SurveyInvitation:
     invitation_id = service.read_survey_token(token)
-    invitation = (SurveyInvitation.objects.select_related("survey", "unit").filter(pk=invitation_id).first()
+    invitation = (SurveyInvitation.objects.select_related("survey", "unit", "customer").filter(pk=invitation_id).first()
                   if invitation_id else None)
-    if invitation is None:
+    if invitation is None or invitation.customer.erased_at is not None:
         raise Http404
     return invitation
 
