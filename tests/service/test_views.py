@@ -237,3 +237,20 @@ def test_the_survey_link_of_an_erased_customer_is_404(invitation):
     events.emit("customer_erased", customer_id=invitation.customer_id)
     Customer.objects.filter(pk=invitation.customer_id).update(erased_at=invitation.sent_at)
     assert Client().get(services.survey_path(invitation.pk)).status_code == 404
+
+
+def test_a_case_can_name_one_of_the_customers_recent_orders(bora, customer, products, make_customer):
+    from dangol.sales.services import LineInput, record_order
+
+    order = record_order(actor=Actor.system("test"), unit=products["croissant"].unit, customer=customer,
+                         lines=[LineInput(product_id=products["croissant"].pk, quantity=2, unit_price=None)], at=None)
+    stranger = make_customer("bakery", name="남남")
+    other = record_order(actor=Actor.system("test"), unit=products["croissant"].unit, customer=stranger,
+                         lines=[LineInput(product_id=products["croissant"].pk, quantity=1, unit_price=None)], at=None)
+    client = staff_client(bora)
+    assert f'value="{order.pk}"' in client.get(f"/customers/{customer.pk}/cases/new/?type=as").content.decode()
+    base = {"case_type": "as", "topic": "Exchange", "channel": "counter", "priority": "normal", "unit": customer.home_unit_id}
+    refused = client.post(f"/customers/{customer.pk}/cases/new/", {**base, "order": other.pk})
+    assert refused.status_code == 200 and Case.objects.count() == 0
+    client.post(f"/customers/{customer.pk}/cases/new/", {**base, "order": order.pk})
+    assert Case.objects.get().order_id == order.pk

@@ -29,6 +29,7 @@ from dangol.core.models import BusinessUnit
 from dangol.core.selectors import units_for
 from dangol.customers import selectors as customer_selectors
 from dangol.loyalty.models import CouponTemplate
+from dangol.sales import selectors as sales_selectors
 from dangol.service import public
 from dangol.service import selectors as service_selectors
 from dangol.service import services as service
@@ -66,6 +67,7 @@ TOPICS = {
     CaseType.REQUEST: [gettext_lazy("Special request"), gettext_lazy("Callback"), gettext_lazy("Document or receipt")],
 }
 QUEUE_PAGE = 50
+RECENT_ORDERS = 10
 
 
 # --- forms -----------------------------------------------------------------------------------------------------------------
@@ -79,10 +81,16 @@ class CaseForm(forms.Form):
     channel = forms.ChoiceField(label=gettext_lazy("Channel"), choices=CaseChannel.choices, initial=CaseChannel.COUNTER)
     priority = forms.ChoiceField(label=gettext_lazy("Priority"), choices=Priority.choices, initial=Priority.NORMAL)
     unit = forms.TypedChoiceField(label=gettext_lazy("Business unit"), coerce=int)
+    order = forms.TypedChoiceField(label=gettext_lazy("About the order (optional)"), coerce=int, required=False, empty_value=None)
 
-    def __init__(self, *args, units, case_type=None, **kwargs):
+    def __init__(self, *args, units, orders=(), case_type=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.units = {u.pk: u for u in units}
+        self.orders = {o.pk: o for o in orders}
+        self.fields["order"].choices = [("", "—")] + [
+            (o.pk, f"{timezone.localtime(o.ordered_at):%Y-%m-%d} · {o.unit.name} · {o.total:,}") for o in orders]
+        if not orders:
+            self.fields["order"].widget = forms.HiddenInput()
         self.fields["unit"].choices = [(u.pk, u.name) for u in units]
         if len(units) == 1:
             self.fields["unit"].widget = forms.HiddenInput()
@@ -96,6 +104,14 @@ class CaseForm(forms.Form):
         if unit is None:
             raise ValidationError(_("Choose one of your business units."))
         return unit
+
+    def clean_order(self):
+        order_id = self.cleaned_data.get("order")
+        if order_id is None:
+            return None
+        if order_id not in self.orders:
+            raise ValidationError(_("Choose one of the customer's recent orders."))
+        return self.orders[order_id]
 
 
 class StatusForm(forms.Form):
@@ -250,13 +266,16 @@ def case_create(request, customer_id: int):
     case_type = request.GET.get("type", CaseType.COMPLAINT)
     initial = {"case_type": case_type if case_type in CaseType.values else CaseType.COMPLAINT, "unit": default_unit.pk,
                "channel": CaseChannel.COUNTER, "priority": Priority.NORMAL}
-    form = CaseForm(request.POST or None, units=units, initial=initial, case_type=initial["case_type"])
+    orders = list(sales_selectors.orders_of_customer(user=request.user, customer_id=customer.pk)
+                  .select_related("unit").order_by("-ordered_at", "-id")[:RECENT_ORDERS])
+    form = CaseForm(request.POST or None, units=units, orders=orders, initial=initial, case_type=initial["case_type"])
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             case = service.open_case(actor=Actor.from_request(request), customer=customer, unit=data["unit"],
                                      case_type=data["case_type"], channel=data["channel"], priority=data["priority"],
-                                     subject=data["subject"] or data["topic"], description=data["description"])
+                                     subject=data["subject"] or data["topic"], description=data["description"],
+                                     order=data["order"])
         except (ValidationError, PermissionDenied) as exc:
             _add_errors(form, exc)
         else:
