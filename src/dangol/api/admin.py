@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dangol.core.audit import Actor
 from dangol.core.models import BusinessUnit, Role
+from dangol.core.permissions import Action, may
 
 from . import tokens, webhooks
 from .models import SCOPES, ApiToken, WebhookDelivery, WebhookEndpoint
@@ -16,7 +17,7 @@ from .models import SCOPES, ApiToken, WebhookDelivery, WebhookEndpoint
 
 class AdminsOnly:
     def has_module_permission(self, request):
-        return request.user.is_active and request.user.is_superuser
+        return may(request.user, Action.MANAGE_INTEGRATIONS)
 
     def has_view_permission(self, request, obj=None):
         return self.has_module_permission(request)

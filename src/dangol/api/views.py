@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from dangol.core import audit
 from dangol.core.audit import Actor, client_ip
 from dangol.core.models import BusinessUnit, User
+from dangol.core.permissions import Action, may
 from dangol.core.phones import try_normalize_phone
 from dangol.core.selectors import units_for
 from dangol.customers import selectors as customer_selectors
@@ -196,7 +197,7 @@ def current_input(customer: Customer) -> CustomerInput:
 def customer_response(request, customer_id: int, *, status_code: int = status.HTTP_200_OK) -> Response:
     """The profile; full contacts for managers and admins, each such showing audited, masked for staff."""
     customer = visible_customer(request.user, customer_id)
-    reveal = request.user.may_see_full_contacts
+    reveal = may(request.user, Action.VIEW_FULL_CONTACTS)
     if reveal:
         audit.record(actor=api_actor(request), action="customer.view_contacts", obj=customer, fields=["phone", "email"])
     context = {"reveal_contacts": reveal, "consents": customer_selectors.consent_overview(customer)}

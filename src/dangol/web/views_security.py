@@ -7,6 +7,7 @@ confirm it). ``dangol.web.security.TwoFactorMiddleware`` sends them there while 
 from __future__ import annotations
 
 import base64
+import io
 
 import segno
 from django import forms
@@ -85,8 +86,9 @@ def two_factor_setup(request):
 def two_factor_qr(request):
     """The enrolment QR code as SVG, served from the app (the page's CSP allows no data from elsewhere)."""
     device = _pending_device(request.user)
-    svg = segno.make(device.config_url, error="m").svg_inline(scale=5, dark="#111", light="#fff")
-    return HttpResponse(svg, content_type="image/svg+xml")
+    buffer = io.BytesIO()
+    segno.make(device.config_url, error="m").save(buffer, kind="svg", scale=5, dark="#111", light="#fff", xmldecl=False)
+    return HttpResponse(buffer.getvalue(), content_type="image/svg+xml")
 
 
 @never_cache
