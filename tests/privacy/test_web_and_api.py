@@ -233,3 +233,23 @@ def test_api_bad_requests_are_4xx_and_write_nothing(mina, body):
     response = api(mina).post("/api/v1/privacy/requests", body, format="json")
     assert 400 <= response.status_code < 500
     assert not DataSubjectRequest.objects.exists()
+
+
+@pytest.mark.parametrize("count", [2, 8])
+def test_the_board_and_the_api_list_cost_the_same_queries_whatever_the_number_of_requests(
+        client, mina, make_customer, django_assert_num_queries, count):
+    from dangol.core.audit import Actor
+    from dangol.privacy import services as privacy
+
+    for i in range(count):
+        privacy.open_request(actor=Actor(user=mina, via="test"), customer=make_customer("seoul-hotel", name=f"고객{i}"),
+                             kind="access")
+    web(client, mina)
+    client.get(reverse("web:privacy_requests"))  # warm the session and the nav
+    with django_assert_num_queries(QUERIES["board"]):
+        assert client.get(reverse("web:privacy_requests")).status_code == 200
+    with django_assert_num_queries(QUERIES["api"]):
+        assert len(api(mina).get("/api/v1/privacy/requests").json()["results"]) == count
+
+
+QUERIES = {"board": 4, "api": 2}  # the board: session, user, open, closed; the API: count, page
