@@ -229,3 +229,14 @@ def test_welcome_and_thank_you_follow_purchases_once(town, units, mina, make_cus
     assert list(AutomationSend.objects.filter(automation=welcome).values_list("customer__name", flat=True)) == ["신규손님"]
     # 이민호 stayed 10 days ago: no thank-you today; the newcomer's stay two hours ago gets one.
     assert list(AutomationSend.objects.filter(automation=thanks).values_list("customer__name", flat=True)) == ["신규손님"]
+
+
+def test_the_automation_page_shows_what_it_sent_and_earned(client, town, units, mina):
+    automation = automations.save_automation(actor=Actor(user=mina), unit=units["seoul-hotel"], kind="winback", channel="sms",
+                                             body="{{ name }}님", days=180, holdout_pct=0)
+    automations.run_automations()
+    client.force_login(mina)
+    listed = client.get(reverse("web:automation_list"), HTTP_ACCEPT_LANGUAGE="en")
+    assert listed.status_code == 200 and b"Win-back" in listed.content
+    page = client.get(reverse("web:automation_detail", args=[automation.pk]), HTTP_ACCEPT_LANGUAGE="en")
+    assert page.status_code == 200 and page.context["result"].treated.customers == 1

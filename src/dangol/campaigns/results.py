@@ -165,7 +165,8 @@ def automation_results(automation: Automation, *, now: dt.datetime | None = None
     rows = []
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT s.customer_id, s.is_holdout, s.at FROM {table} s WHERE s.automation_id = %s", [automation.pk])
-        sends_rows = cursor.fetchall()
+        sends_rows = [(cid, hold, at if timezone.is_aware(at) else timezone.make_aware(at, dt.timezone.utc))
+                      for cid, hold, at in cursor.fetchall()]  # SQLite answers naive UTC times
     # One grouped query over the orders of these customers, windows applied here (a few thousand sends a day).
     by_customer: dict[int, list[tuple]] = {}
     ids = sorted({r[0] for r in sends_rows})
@@ -176,7 +177,6 @@ def automation_results(automation: Automation, *, now: dt.datetime | None = None
                 .values_list("customer_id", "ordered_at", "total"):
             by_customer.setdefault(cid, []).append((at, total))
     for cid, hold, at in sends_rows:
-        at = at if timezone.is_aware(at) else timezone.make_aware(at, dt.timezone.utc)
         end = min(at + dt.timedelta(days=days), now)
         revenue = sum(total for when, total in by_customer.get(cid, []) if at <= when < end)
         rows.append((cid, 1 if hold else 0, ord("A") if not hold else 0, revenue))
