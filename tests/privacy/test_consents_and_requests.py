@@ -170,3 +170,25 @@ def test_a_deletion_request_erases_and_a_refusal_needs_its_reason(make_customer,
         privacy.refuse_request(actor=actor, request=other, outcome="  ")
     privacy.refuse_request(actor=actor, request=other, outcome="본인 확인이 되지 않았습니다")
     assert DataSubjectRequest.objects.get(pk=other.pk).status == RequestStatus.REFUSED
+
+
+def test_suspension_and_erasure_are_honoured_by_messaging_and_segments(make_customer, alice):
+    """The flags set by the requests, read by the apps that send and target (through their real entry points)."""
+    from dangol.campaigns.selectors import reachable_customers
+    from dangol.messaging import services as messaging
+
+    actor = Actor(user=alice, via="test")
+    suspended = make_customer(name="처리정지", consents=[("sms", "marketing", True)])
+    erased = make_customer(name="삭제요청", consents=[("sms", "marketing", True)])
+    reachable = set(reachable_customers().values_list("pk", flat=True))
+    assert {suspended.pk, erased.pk} <= reachable
+
+    privacy.complete_request(actor=actor, request=privacy.open_request(actor=actor, customer=suspended, kind="suspension"))
+    privacy.complete_request(actor=actor, request=privacy.open_request(actor=actor, customer=erased, kind="deletion"))
+    reachable = set(reachable_customers().values_list("pk", flat=True))
+    assert suspended.pk not in reachable and erased.pk not in reachable
+    for customer, reason in ((suspended, "processing_suspended"), (erased, "erased")):
+        customer.refresh_from_db()
+        message = messaging.send(customer=customer, channel="sms", kind="ad", source="test:privacy", occurrence="1",
+                                 body="할인 안내")
+        assert (message.status, message.reason) == ("blocked", reason)
