@@ -234,17 +234,23 @@ def test_managers_add_and_remove_suppressions_audited(mina, bora):
     client = client_for(mina)
     bad = client.post(url, {"address": "", "channel": "", "reason": ""})
     assert bad.status_code == 400 and b"This field is required" in bad.content
+    wrong_channel = client.post(url, {"address": "010-7777-8888", "channel": "email", "reason": "asked by phone"})
+    assert wrong_channel.status_code == 400 and b"suppressed for SMS" in wrong_channel.content
+    not_an_address = client.post(url, {"address": "hello", "channel": "", "reason": "asked by phone"})
+    assert not_an_address.status_code == 400 and b"valid phone number or email" in not_an_address.content
     response = client.post(url, {"address": "010-7777-8888", "channel": "sms", "reason": "asked by phone"})
     assert response.status_code == 302
+    twice = client.post(url, {"address": "01077778888", "channel": "sms", "reason": "again"})
+    assert twice.status_code == 400 and b"already on the suppression list" in twice.content
     entry = Suppression.objects.get()
     assert entry.channel == "sms" and entry.address == "+821077778888"
     listing = client.get(url).content.decode()
     assert "010-****-8888" in listing and "010-7777-8888" not in listing
-    assert AuditEvent.objects.filter(action__startswith="suppression").count() == 1
+    assert AuditEvent.objects.filter(action__in=["messaging.suppress", "messaging.unsuppress"]).count() == 1
     assert client_for(bora).post(reverse("web:messaging_suppression_remove", args=[entry.pk])).status_code == 403
     assert client.post(reverse("web:messaging_suppression_remove", args=[entry.pk])).status_code == 302
     assert not Suppression.objects.exists()
-    assert AuditEvent.objects.filter(action__startswith="suppression").count() == 2
+    assert AuditEvent.objects.filter(action__in=["messaging.suppress", "messaging.unsuppress"]).count() == 2
 
 
 def test_a_manager_sets_the_sender_profile_of_their_unit_audited(mina, bora, units, guest):

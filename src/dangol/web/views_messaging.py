@@ -300,55 +300,32 @@ class SuppressionForm(forms.Form):
     address = forms.CharField(label=gettext_lazy("Phone number or email"), max_length=254)
     reason = forms.CharField(label=gettext_lazy("Reason"), max_length=200)
 
+    def clean(self):
+        from dangol.core.phones import try_normalize_phone
 
-def _suppress(*, actor: Actor, channel: str, address: str, reason: str) -> Suppression:
-    """Add an address to the suppression list (validated, normalised, audited). messaging.services has no write for
-    the list yet; this one moves there when it gets one (the engine's is used when it exists)."""
-    if hasattr(messaging, "suppress"):
-        return messaging.suppress(actor=actor, channel=channel, address=address, reason=reason)
-    from django.core.validators import validate_email
-    from django.db import transaction
-
-    from dangol.core import audit
-    from dangol.core.phones import try_normalize_phone
-
-    raw = (address or "").strip()
-    if channel and channel not in Channel.values:
-        raise ValidationError({"channel": [_("Unknown channel.")]})
-    if "@" in raw:
-        try:
-            validate_email(raw)
-        except ValidationError:
-            raise ValidationError({"address": [_("Enter a valid phone number or email address.")]})
-        value = raw.lower()
-        if channel not in ("", Channel.EMAIL):
-            raise ValidationError({"channel": [_("An email address is suppressed for email (or every channel).")]})
-    else:
-        value = try_normalize_phone(raw) or ""
-        if not value:
-            raise ValidationError({"address": [_("Enter a valid phone number or email address.")]})
-        if channel in (Channel.EMAIL, Channel.POST):
-            raise ValidationError({"channel": [_("A phone number is suppressed for SMS, KakaoTalk, calls (or every channel).")]})
-    if Suppression.objects.filter(channel=channel, address=value).exists():
-        raise ValidationError({"address": [_("This address is already on the suppression list for that channel.")]})
-    with transaction.atomic():
-        entry = Suppression.objects.create(channel=channel, address=value, reason=" ".join(reason.split())[:200],
-                                           created_by=actor.user)
-        audit.record(actor=actor, action="suppression.add", obj=entry, fields=["address", "channel", "reason"])
-    return entry
-
-
-def _unsuppress(*, actor: Actor, suppression: Suppression) -> None:
-    if hasattr(messaging, "unsuppress"):
-        messaging.unsuppress(actor=actor, suppression=suppression)
-        return
-    from django.db import transaction
-
-    from dangol.core import audit
-
-    with transaction.atomic():
-        audit.record(actor=actor, action="suppression.remove", obj=suppression, fields=["address", "channel"])
-        suppression.delete()
+        data = super().clean()
+        raw, channel = (data.get("address") or "").strip(), data.get("channel") or ""
+        if not raw:
+            return data
+        if "@" in raw:
+            try:
+                forms.EmailField().clean(raw)
+            except ValidationError:
+                self.add_error("address", _("Enter a valid phone number or email address."))
+                return data
+            if channel not in ("", Channel.EMAIL):
+                self.add_error("channel", _("An email address is suppressed for email (or every channel)."))
+            value = raw.lower()
+        else:
+            value = try_normalize_phone(raw)
+            if not value:
+                self.add_error("address", _("Enter a valid phone number or email address."))
+                return data
+            if channel in (Channel.EMAIL, Channel.POST):
+                self.add_error("channel", _("A phone number is suppressed for SMS, KakaoTalk and calls (or every channel)."))
+        if Suppression.objects.filter(channel=channel, address=value).exists():
+            self.add_error("address", _("This address is already on the suppression list for that channel."))
+        return data
 
 
 @login_required
@@ -359,7 +336,7 @@ def suppressions(request):
     form = SuppressionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            _suppress(actor=Actor.from_request(request), channel=form.cleaned_data["channel"],
+            messaging.add_suppression(actor=Actor.from_request(request), channel=form.cleaned_data["channel"],
                                address=form.cleaned_data["address"], reason=form.cleaned_data["reason"])
         except ValidationError as exc:
             _service_errors(form, exc)
@@ -382,7 +359,7 @@ def suppression_remove(request, suppression_id: int):
     entry = Suppression.objects.filter(pk=suppression_id).first()
     if entry is None:
         raise Http404
-    _unsuppress(actor=Actor.from_request(request), suppression=entry)
+    messaging.remove_suppression(actor=Actor.from_request(request), suppression=entry)
     messages.success(request, _("Removed from the suppression list."))
     return redirect("web:messaging_suppressions")
 
@@ -425,28 +402,6 @@ class SenderProfileForm(forms.Form):
         return value
 
 
-def _save_sender_profile(*, actor: Actor, unit, data: dict) -> SenderProfile:
-    """Create or change a sender profile (audited). messaging.services has no write for it yet; it moves there."""
-    from django.db import transaction
-
-    from dangol.core import audit
-
-    fields = {k: data[k] for k in ("name", "contact", "optout_number", "sms_from", "email_from")}
-    with transaction.atomic():
-        profile = SenderProfile.objects.select_for_update().filter(unit=unit).first() if unit else \
-            SenderProfile.objects.select_for_update().filter(unit__isnull=True).first()
-        if profile is None:
-            profile = SenderProfile.objects.create(unit=unit, **fields)
-            changed = list(fields)
-        else:
-            changed = [k for k, v in fields.items() if getattr(profile, k) != v]
-            for key, value in fields.items():
-                setattr(profile, key, value)
-            profile.save()
-        audit.record(actor=actor, action="messaging.sender_profile", obj=profile, fields=changed)
-    return profile
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def sender_profiles(request):
@@ -466,9 +421,14 @@ def sender_profiles(request):
     if request.method == "POST" and form.is_valid():
         key = form.cleaned_data["unit"]
         unit = None if key == "group" else form.units[key]
-        _save_sender_profile(actor=Actor.from_request(request), unit=unit, data=form.cleaned_data)
-        messages.success(request, _("Sender profile saved."))
-        return redirect("web:messaging_senders")
+        fields = {k: form.cleaned_data[k] for k in ("name", "contact", "optout_number", "sms_from", "email_from")}
+        try:
+            messaging.set_sender_profile(actor=Actor.from_request(request), unit=unit, **fields)
+        except ValidationError as exc:
+            _service_errors(form, exc)
+        else:
+            messages.success(request, _("Sender profile saved."))
+            return redirect("web:messaging_senders")
     rows = [{"unit": unit, "profile": profiles.get(unit.pk), "effective": sender_for(unit)} for unit in units]
     return render(request, "web/messaging/senders.html", {"rows": rows, "group": profiles.get(None), "form": form,
                                                           "group_sender": sender_for(None) if group else None},
