@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "dangol.privacy",
     "dangol.warehouse",
     "dangol.partners",
+    "dangol.gatherings",
     "dangol.web",
     "dangol.api",
     "dangol.demo",

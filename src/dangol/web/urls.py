@@ -27,3 +27,5 @@ urlpatterns += urls_messaging.urlpatterns + urls_campaigns.urlpatterns + urls_se
 urlpatterns += urls_security.urlpatterns
 from . import urls_partners  # noqa: E402 (partner data sharing)
 urlpatterns += urls_partners.urlpatterns
+from . import urls_gatherings  # noqa: E402 (events with check-in)
+urlpatterns += urls_gatherings.urlpatterns
