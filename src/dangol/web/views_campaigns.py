@@ -36,6 +36,13 @@ from dangol.customers.selectors import with_list_data
 from .panels import nav_link
 
 MEMBERS_PAGE = 25
+REASONS = {
+    "night": gettext_lazy("night time: held until 08:00"), "no_consent": gettext_lazy("no consent for this channel"),
+    "refused": gettext_lazy("opted out"), "suppressed": gettext_lazy("on the suppression list"),
+    "capped": gettext_lazy("too many messages lately"), "processing_suspended": gettext_lazy("processing suspended"),
+    "erased": gettext_lazy("erased"), "merged": gettext_lazy("merged record"), "no_address": gettext_lazy("no address"),
+    "alimtalk_ad": gettext_lazy("ads cannot go as AlimTalk"),
+}
 PATH = re.compile(r"^n-(0(?:\.\d{1,2}){0,5})-(kind|op|field|operator|value|days|unit)$")
 
 nav_link("web:campaign_list", gettext_lazy("Campaigns"), testid="nav-campaigns")
@@ -388,7 +395,8 @@ def campaign_detail(request, campaign_id: int):
     return render(request, "web/campaigns/campaign_detail.html", {
         "campaign": campaign, "variants": campaign.variants.all(), "preview": preview,
         "may_approve": services.may_approve(request.user), "runs": campaign.runs.all()[:20],
-        "reasons": sorted((preview or {}).get("compliance", {}).get("by_reason", {}).items()),
+        "reasons": [(REASONS.get(reason, reason), n) for reason, n in
+                    sorted((preview or {}).get("compliance", {}).get("by_reason", {}).items()) if reason],
     })
 
 
