@@ -223,3 +223,19 @@ def test_the_pages_invite_answer_and_check_in(client, event, guests, mina, bora)
     assert client.get(f"/events/{event.pk}/report/").status_code == 200
     login(client, bora)
     assert client.get(f"/events/{event.pk}/").status_code == 404  # another unit's event
+
+
+def test_event_figures_on_the_dashboard(client, event, guests, mina, alice, settings):
+    settings.DANGOL_DASHBOARD_CACHE_SECONDS = 0
+    services.invite(actor=Actor(user=mina), event=event, link_for=link)
+    invitation = Invitation.objects.filter(event=event, status=InvitationStatus.INVITED).first()
+    services.rsvp(invitation=invitation, going=True)
+    services.check_in(actor=Actor(user=mina), event=event, guest_name="Guest", now=event.starts_at)
+    [figures] = services.event_kpis(unit_ids=None, start=event.starts_at - dt.timedelta(days=1),
+                                    end=event.starts_at + dt.timedelta(days=1))
+    assert (figures["going"], figures["attended"], figures["walk_ins"]) == (1, 1, 1)
+    Event.objects.filter(pk=event.pk).update(starts_at=timezone.now() - dt.timedelta(days=1),
+                                             ends_at=timezone.now() - dt.timedelta(days=1) + dt.timedelta(hours=2))
+    login(client, alice)
+    html = client.get("/analytics/membership/", {"period": "30d"}, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'data-testid="event-kpis"' in html and "Wine tasting" in html

@@ -340,3 +340,30 @@ def on_customers_unmerged(*, survivor, merged, merge, moved: dict) -> None:
 def upcoming_for(customer: Customer) -> list[Invitation]:
     return list(Invitation.objects.filter(customer=customer).exclude(status=InvitationStatus.HOLDOUT)
                 .select_related("event").filter(Q(event__ends_at__gte=timezone.now())).order_by("event__starts_at")[:5])
+
+
+def event_kpis(*, unit_ids, start: dt.datetime, end: dt.datetime) -> list[dict]:
+    """Per event starting in [start, end) at these units (None: all): invited, going, waiting, attended, walk-ins.
+    Two aggregate queries whatever the number of events."""
+    events = Event.objects.filter(starts_at__gte=start, starts_at__lt=end).select_related("unit").order_by("starts_at")
+    if unit_ids is not None:
+        events = events.filter(unit_id__in=list(unit_ids))
+    events = list(events[:50])
+    if not events:
+        return []
+    statuses: dict[int, dict[str, int]] = {}
+    for event_id, status, n in (Invitation.objects.filter(event__in=events).order_by().values("event_id", "status")
+                                .annotate(n=Count("id")).values_list("event_id", "status", "n")):
+        statuses.setdefault(event_id, {})[status] = n
+    attended: dict[int, dict[bool, int]] = {}
+    for event_id, walk_in, n in (Attendance.objects.filter(event__in=events).order_by().values("event_id", "walk_in")
+                                 .annotate(n=Count("id")).values_list("event_id", "walk_in", "n")):
+        attended.setdefault(event_id, {})[walk_in] = n
+    out = []
+    for event in events:
+        s, a = statuses.get(event.pk, {}), attended.get(event.pk, {})
+        invited = sum(n for status, n in s.items() if status != InvitationStatus.HOLDOUT)
+        out.append({"event": event, "invited": invited, "going": s.get(InvitationStatus.GOING, 0),
+                    "waitlist": s.get(InvitationStatus.WAITLIST, 0), "attended": a.get(False, 0) + a.get(True, 0),
+                    "walk_ins": a.get(True, 0)})
+    return out

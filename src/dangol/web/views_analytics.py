@@ -542,8 +542,11 @@ def membership_context(f) -> dict:
     def shown(row) -> dict:
         return {"row": row, "share": percent(row.share), "width": round((row.share or 0) * 100, 1)}
 
+    from dangol.gatherings.services import event_kpis
+
     return {"membership": share, "membership_units": [shown(r) for r in share.by_unit],
             "membership_months": [shown(r) for r in share.rows], "stamp_figures": stamps,
+            "event_figures": event_kpis(unit_ids=f.unit_ids, start=f.start_at, end=f.end_at),
             "membership_total_share": percent(share.total.share) if share.total else "—"}
 
 
