@@ -253,3 +253,21 @@ def test_the_board_and_the_api_list_cost_the_same_queries_whatever_the_number_of
 
 
 QUERIES = {"board": 4, "api": 2}  # the board: session, user, open, closed; the API: count, page
+
+
+def test_an_admin_marks_the_month_reviewed(client, alice):
+    web(client, alice)
+    page = client.get(reverse("web:privacy_access_log") + "?month=2026-10", **EN).content.decode()
+    assert "Not reviewed yet." in page
+    response = client.post(reverse("web:privacy_access_log_review"), {"month": "2026-10", "note": "이상 없음"})
+    assert response.status_code == 302 and response["Location"].endswith("?month=2026-10")
+    page = client.get(reverse("web:privacy_access_log") + "?month=2026-10", **EN).content.decode()
+    assert "Reviewed by alice" in page and "이상 없음" in page
+    assert "Not reviewed yet." in client.get(reverse("web:privacy_access_log") + "?month=2026-09", **EN).content.decode()
+
+
+def test_a_sensitive_note_shows_only_a_lock_on_the_timeline(client, mina, hong):
+    web(client, mina)
+    client.post(reverse("web:privacy_sensitive_note", args=[hong.pk]), {"text": PII["sensitive"]})
+    page = client.get(reverse("web:customer_detail", args=[hong.pk])).content.decode()
+    assert "🔒" in page and PII["sensitive"] not in page

@@ -41,6 +41,7 @@ from .models import (
 )
 
 PROFILE_FIELDS = ["name", "gender", "stage"]
+SENSITIVE_NOTE_MARK = "🔒"  # what the timeline shows of a sensitive note: that it exists, in no language
 
 
 @dataclass
@@ -335,7 +336,7 @@ def add_note(*, actor: Actor, customer: Customer, unit: BusinessUnit | None, tex
         raise ValidationError({"kind": [_("Only notes and visits are written by hand.")]})
     if sensitive:  # the text only encrypted (privacy); the timeline shows that a sensitive note exists
         entry = Interaction.objects.create(customer=customer, kind=kind, occurred_at=at or timezone.now(), unit=unit,
-                                           sensitive=True, sensitive_text=text, created_by=actor.user)
+                                           summary=SENSITIVE_NOTE_MARK, sensitive=True, sensitive_text=text, created_by=actor.user)
     else:
         entry = Interaction.objects.create(
             customer=customer, kind=kind, occurred_at=at or timezone.now(), unit=unit, summary=text[:300], body=text,

@@ -59,3 +59,14 @@ def access_log(*, month: dt.date, action: str = "", actor: str = "") -> QuerySet
     if actor:
         qs = qs.filter(actor_label=actor)
     return qs
+
+
+
+REVIEW_ACTION = "privacy.access_log_review"
+
+
+def access_log_reviews(*, month: dt.date) -> list[AuditEvent]:
+    """Who marked this month's access log as reviewed, and when (the monthly review of 안전성 확보조치 기준 §8 ②).
+    A handful of rows a month: filtered here rather than with a JSON lookup SQLite lacks."""
+    tag = f"month.{month:%Y-%m}"
+    return [e for e in AuditEvent.objects.filter(action=REVIEW_ACTION).order_by("at") if tag in (e.fields or [])]

@@ -317,3 +317,9 @@ def record_access(*, actor: Actor, obj, action: str, reason: str, reason_detail:
     AccessReason.objects.create(audit_event=event, code=code, detail=detail)
     return event
 
+
+
+def mark_access_log_reviewed(*, actor: Actor, month: dt.date, note: str = "") -> AuditEvent:
+    """The admin's monthly review of the access log, kept in the log itself (reason: internal audit)."""
+    return record_access(actor=actor, obj=actor.user, action="privacy.access_log_review", reason=AccessReasonCode.AUDIT,
+                         reason_detail=note, fields=[f"month.{month:%Y-%m}"])

@@ -17,5 +17,6 @@ urlpatterns: list = [
     path("privacy/requests/<int:request_id>/", views.privacy_request, name="privacy_request"),
     path("privacy/requests/<int:request_id>/<slug:action>/", views.privacy_request_action, name="privacy_request_action"),
     path("privacy/access-log/", views.privacy_access_log, name="privacy_access_log"),
+    path("privacy/access-log/reviewed/", views.privacy_access_log_review, name="privacy_access_log_review"),
     path("privacy/access-log.csv", views.privacy_access_log_csv, name="privacy_access_log_csv"),
 ]

@@ -394,7 +394,24 @@ def privacy_access_log(request):
     return render(request, "web/privacy/access_log.html", {
         "month": month, "action": action, "events": events[:ACCESS_LOG_PAGE], "total": events.count(),
         "previous": previous, "following": following, "form": ReasonForm(), "page_size": ACCESS_LOG_PAGE,
+        "reviews": _reviews(month),
     })
+
+
+def _reviews(month: dt.date):
+    return privacy_selectors.access_log_reviews(month=month)
+
+
+@login_required
+@require_POST
+def privacy_access_log_review(request):
+    """An admin marks a month's access log as reviewed (the monthly review is itself kept in the log)."""
+    if not privacy.may_review_access_log(request.user):
+        return _forbidden(request)
+    month = _month(request.POST.get("month", ""))
+    privacy.mark_access_log_reviewed(actor=_actor(request), month=month, note=request.POST.get("note", ""))
+    messages.success(request, _("Marked as reviewed."))
+    return redirect(f"{reverse('web:privacy_access_log')}?month={month:%Y-%m}")
 
 
 @login_required
