@@ -425,3 +425,20 @@ def test_the_outbox_and_the_panel_do_not_query_per_row(mina, guest, django_asser
         send_info(guest, occurrence=f"b{i}", unit=guest.home_unit)
     with django_assert_max_num_queries(len(few.captured_queries)):
         pages(client)
+
+
+def test_frequency_caps_are_shown_to_managers_and_set_by_admins(mina, alice, bora, guest):
+    url = reverse("web:messaging_caps")
+    assert client_for(bora).get(url).status_code == 403
+    assert client_for(mina).get(url).status_code == 200
+    assert client_for(mina).post(url, {"channel": "sms", "max_messages": 1, "period_days": 7}).status_code == 403
+    admin = client_for(alice)
+    bad = admin.post(url, {"channel": "sms", "max_messages": 0, "period_days": 7})
+    assert bad.status_code == 400 and b"greater than or equal to 1" in bad.content
+    assert admin.post(url, {"channel": "post", "max_messages": 1, "period_days": 7}).status_code == 302
+    assert "1 ad in 7 days" in client_for(mina).get(url).content.decode()
+    first = messaging.send(customer=guest, channel="post", kind="ad", source="test:ui", occurrence="c1", body="a")
+    second = messaging.send(customer=guest, channel="post", kind="ad", source="test:ui", occurrence="c2", body="b")
+    assert first.status == Status.QUEUED and (second.status, second.reason) == (Status.BLOCKED, "capped")
+    assert admin.post(url, {"channel": "post", "max_messages": "", "period_days": 7}).status_code == 302
+    assert "no cap" in client_for(mina).get(url).content.decode()

@@ -11,6 +11,7 @@ urlpatterns: list = [
     path("messages/suppressions/", views.suppressions, name="messaging_suppressions"),
     path("messages/suppressions/<int:suppression_id>/remove/", views.suppression_remove, name="messaging_suppression_remove"),
     path("messages/senders/", views.sender_profiles, name="messaging_senders"),
+    path("messages/caps/", views.frequency_caps, name="messaging_caps"),
     path("messages/print/", views.print_batch, name="messaging_print"),
     path("messages/call-list/", views.call_list, name="messaging_call_list"),
     path("customers/<int:customer_id>/messages/", views.customer_messages_panel, name="messaging_customer_panel"),

@@ -435,6 +435,41 @@ def sender_profiles(request):
                   status=400 if request.method == "POST" else 200)
 
 
+class FrequencyCapForm(forms.Form):
+    channel = forms.ChoiceField(label=gettext_lazy("Channel"), choices=Channel.choices)
+    max_messages = forms.IntegerField(label=gettext_lazy("At most (ads)"), min_value=1, max_value=1000, required=False,
+                                      help_text=gettext_lazy("Empty: no cap on this channel."))
+    period_days = forms.IntegerField(label=gettext_lazy("Within (days)"), min_value=1, max_value=365, initial=7)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def frequency_caps(request):
+    """How many ads a customer gets per channel within a period (group-wide): managers see them, admins change them."""
+    from dangol.messaging.models import FrequencyCap
+
+    if not is_manager(request.user):
+        return manager_only(request)
+    form = FrequencyCapForm(request.POST or None)
+    if request.method == "POST":
+        if not request.user.sees_all_units:
+            return manager_only(request)
+        if form.is_valid():
+            try:
+                messaging.set_frequency_cap(actor=Actor.from_request(request), channel=form.cleaned_data["channel"],
+                                            max_messages=form.cleaned_data["max_messages"],
+                                            period_days=form.cleaned_data["period_days"] or 7)
+            except ValidationError as exc:
+                _service_errors(form, exc)
+            else:
+                messages.success(request, _("Frequency cap saved."))
+                return redirect("web:messaging_caps")
+    caps = {cap.channel: cap for cap in FrequencyCap.objects.all()}
+    rows = [{"channel": value, "label": label, "cap": caps.get(value)} for value, label in Channel.choices]
+    return render(request, "web/messaging/caps.html", {"rows": rows, "form": form, "may_change": request.user.sees_all_units},
+                  status=400 if request.method == "POST" else 200)
+
+
 # --- direct mail and call list -----------------------------------------------------------------------------------------
 
 @login_required
