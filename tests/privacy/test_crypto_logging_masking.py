@@ -39,7 +39,7 @@ def test_a_sensitive_note_is_stored_as_ciphertext_and_read_back_in_clear(make_cu
     assert stored.startswith(crypto.TOKEN_PREFIX) and SECRET not in stored
     assert SECRET.encode() not in stored.encode()
     fresh = Interaction.objects.get(pk=note.pk)
-    assert fresh.sensitive and fresh.sensitive_text == SECRET and fresh.summary == "" and fresh.body == ""
+    assert fresh.sensitive and fresh.sensitive_text == SECRET and fresh.summary == "🔒" and fresh.body == ""
 
 
 def test_rotation_re_encrypts_with_the_new_key_and_the_old_one_can_then_go(make_customer, system, settings, key_one):
