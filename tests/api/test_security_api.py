@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 import threading
 
 import pytest
@@ -327,3 +328,36 @@ def test_per_user_tokens_follow_the_default_rate(settings, bora):
                                "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "token": "2/min"}}
     client = bearer_client(bora)
     assert [client.get("/api/v1/customers").status_code for _ in range(3)] == [200, 200, 429]
+
+
+# --- the admin pages of integrations
+
+def test_an_admin_creates_a_token_in_the_admin_and_sees_it_once(client, alice, units):
+    client.force_login(alice)
+
+    response = client.post("/admin/api/apitoken/add/", {
+        "name": "kiosk", "role": "staff", "scopes": ["customers:read", "orders:write"], "units": [units["bakery"].pk],
+        "rate": "", "expires_at": "",
+    }, follow=True)
+
+    assert response.status_code == 200
+    shown = re.findall(r"dgl_[A-Za-z0-9_\-]{20,}", response.content.decode())
+    assert len(shown) == 1
+    token = ApiToken.objects.get(name="kiosk")
+    assert token.scopes == ["customers:read", "orders:write"] and token.user.units.get() == units["bakery"]
+    assert integration_client(shown[0]).get("/api/v1/customers").status_code == 200
+    assert shown[0] not in client.get(f"/admin/api/apitoken/{token.pk}/change/").content.decode()
+
+
+def test_an_admin_adds_a_webhook_endpoint_with_a_generated_secret(client, alice):
+    from dangol.api.models import WebhookEndpoint
+
+    client.force_login(alice)
+    response = client.post("/admin/api/webhookendpoint/add/", {
+        "name": "ERP", "url": "https://erp.example.kr/hooks", "event_types": ["order_recorded", "tier_changed"],
+        "is_active": "on",
+    })
+
+    assert response.status_code == 302
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.secret.startswith("whsec_") and endpoint.event_types == ["order_recorded", "tier_changed"]

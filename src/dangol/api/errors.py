@@ -47,8 +47,9 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
-    elif isinstance(exc, DataError):
-        # A value the database cannot hold (a number past its column's range…) that no serializer caught: the
+    elif isinstance(exc, (DataError, OverflowError)):
+        # A value the database cannot hold (a number past its column's range: DataError on PostgreSQL,
+        # OverflowError from SQLite's driver) that no serializer caught: the
         # service's transaction has rolled back; the client gets a 400, not a 500.
         exc = exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [_("A value is out of the range that can be stored.")]})
     response = drf_exception_handler(exc, context)

@@ -1,8 +1,8 @@
 """The API's JSON parser: strict JSON (no NaN/Infinity), and text that can be stored.
 
-JSON may spell lone UTF-16 surrogates (``"\\ud800"``) and integers of any size; neither fits a database column
-(SQLite and PostgreSQL refuse to encode the one, overflow on the other) and neither is a value a client means to
-send. Refused here, once, as a 400 parse error, instead of a 500 from deep inside a service.
+JSON may spell lone UTF-16 surrogates (``"\\ud800"``), which no database can store and no client means to send:
+refused here, once, as a 400 parse error, instead of a 500 from deep inside a service. (Numbers too large for their
+column are left to the serializers' bounds; ``dangol.api.errors`` turns a database overflow into a 400.)
 """
 from __future__ import annotations
 
@@ -12,9 +12,6 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
-
-MAX_INTEGER = 2**63 - 1
-
 
 def _refuse_constant(name):
     raise ValueError(f"{name} is not valid JSON")
@@ -28,11 +25,6 @@ def _check(value, depth: int = 0) -> None:
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise ParseError(_("JSON parse error - text with an unpaired surrogate (\\ud800–\\udfff) cannot be stored."))
-    elif isinstance(value, bool):
-        return
-    elif isinstance(value, int):
-        if abs(value) > MAX_INTEGER:
-            raise ParseError(_("JSON parse error - a number is too large."))
     elif isinstance(value, dict):
         for key, item in value.items():
             _check(key, depth + 1)
