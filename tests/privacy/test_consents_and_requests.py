@@ -192,3 +192,15 @@ def test_suspension_and_erasure_are_honoured_by_messaging_and_segments(make_cust
         message = messaging.send(customer=customer, channel="sms", kind="ad", source="test:privacy", occurrence="1",
                                  body="할인 안내")
         assert (message.status, message.reason) == ("blocked", reason)
+
+
+def test_requests_follow_a_merge_and_come_back_with_its_undo(make_customer, system, alice):
+    from dangol.ingest.merge import merge_customers, unmerge
+
+    survivor, duplicate = make_customer(name="김하늘"), make_customer(name="김하늘")
+    dsr = privacy.open_request(actor=system, customer=duplicate, kind="access")
+    merge = merge_customers(actor=system, survivor=survivor, merged=duplicate)
+    assert DataSubjectRequest.objects.get(pk=dsr.pk).customer_id == survivor.pk
+    assert dsr in selectors.request_board(alice).open + selectors.request_board(alice).near_due
+    unmerge(actor=system, merge=merge)
+    assert DataSubjectRequest.objects.get(pk=dsr.pk).customer_id == duplicate.pk

@@ -323,3 +323,21 @@ def mark_access_log_reviewed(*, actor: Actor, month: dt.date, note: str = "") ->
     """The admin's monthly review of the access log, kept in the log itself (reason: internal audit)."""
     return record_access(actor=actor, obj=actor.user, action="privacy.access_log_review", reason=AccessReasonCode.AUDIT,
                          reason_detail=note, fields=[f"month.{month:%Y-%m}"])
+
+
+# ---------------------------------------------------------------- merges (ingest's events)
+
+
+def on_customers_merged(*, survivor, merged, merge, moved: dict) -> None:
+    """``customers_merged``: the merged record's requests follow the person to the survivor (the board shows live
+    customers only), their ids kept in ``moved`` for the undo."""
+    ids = list(DataSubjectRequest.objects.filter(customer_id=merged.pk).values_list("pk", flat=True))
+    if ids:
+        DataSubjectRequest.objects.filter(pk__in=ids).update(customer_id=survivor.pk)
+    moved["privacy_requests"] = ids
+
+
+def on_customers_unmerged(*, survivor, merged, merge, moved: dict) -> None:
+    ids = moved.get("privacy_requests") or []
+    if ids:
+        DataSubjectRequest.objects.filter(pk__in=ids, customer_id=survivor.pk).update(customer_id=merged.pk)
