@@ -273,10 +273,18 @@ def test_a_merge_moves_cases_and_traits_and_the_undo_moves_them_back(bora, case,
     services.add_trait(actor=Actor(user=bora), customer=other, category="room", value="quiet", source="counter", unit=None)
     other_case = services.open_case(actor=Actor(user=bora), customer=other, unit=case.unit, case_type="inquiry", channel="phone",
                                     subject="Opening hours")
+    survey = Survey.objects.create(name="NPS", score_kind="nps", trigger="manual")
+    answer = services.answer_survey(invitation=services.invite(survey=survey, customer=other, about="m:1", unit=case.unit), score=8)
     moved: dict = {}
     services.on_customers_merged(survivor=case.customer, merged=other, merge=None, moved=moved)
     assert Case.objects.get(pk=other_case.pk).customer_id == case.customer_id
     assert Trait.objects.get(value="quiet").customer_id == case.customer_id
+    assert SurveyResponse.objects.get(pk=answer.pk).customer_id == case.customer_id
+    assert set(moved) == {"service_cases", "service_traits", "service_invitations"}
     services.on_customers_unmerged(survivor=case.customer, merged=other, merge=None, moved=moved)
     assert Case.objects.get(pk=other_case.pk).customer_id == other.pk
     assert Trait.objects.get(value="quiet").customer_id == other.pk
+    assert SurveyResponse.objects.get(pk=answer.pk).customer_id == other.pk
+    nothing: dict = {}
+    services.on_customers_merged(survivor=case.customer, merged=make_customer("bakery", name="빈손"), merge=None, moved=nothing)
+    assert nothing == {}

@@ -805,22 +805,34 @@ def on_customer_erased(*, customer_id: int, **_ignored) -> None:
     Interaction.objects.filter(customer_id=customer_id, ref_type__in=[TIMELINE_REF, "service.survey"]).update(summary=gone, body="")
 
 
+_MOVED_KINDS = {"c": ("service_cases", Case), "t": ("service_traits", Trait), "i": ("service_invitations", SurveyInvitation)}
+
+
 def on_customers_merged(*, survivor, merged, merge, moved: dict) -> None:
-    """Move the merged record's cases, traits and survey invitations to the survivor (and remember which)."""
-    for key, model in (("service_cases", Case), ("service_traits", Trait), ("service_invitations", SurveyInvitation),
-                       ("service_responses", SurveyResponse)):
-        ids = list(model.objects.filter(customer_id=merged.pk).values_list("pk", flat=True))
+    """Move the merged record's cases, traits and survey invitations (with their answers) to the survivor, and
+    remember which: one query to find them, updates only when there is something to move."""
+    from django.db.models import CharField, Value
+
+    def ids_of(key, model):
+        return model.objects.filter(customer_id=merged.pk).annotate(k=Value(key, output_field=CharField())).values_list("k", "pk").order_by()
+
+    rows = list(ids_of("c", Case).union(ids_of("t", Trait), ids_of("i", SurveyInvitation), all=True))
+    for key, (name, model) in _MOVED_KINDS.items():
+        ids = [pk for k, pk in rows if k == key]
         if ids:
             model.objects.filter(pk__in=ids).update(customer_id=survivor.pk)
-            moved[key] = ids
+            moved[name] = ids
+            if model is SurveyInvitation:
+                SurveyResponse.objects.filter(invitation_id__in=ids).update(customer_id=survivor.pk)
 
 
 def on_customers_unmerged(*, survivor, merged, merge, moved: dict) -> None:
-    for key, model in (("service_cases", Case), ("service_traits", Trait), ("service_invitations", SurveyInvitation),
-                       ("service_responses", SurveyResponse)):
-        ids = (moved or {}).get(key) or []
+    for name, model in _MOVED_KINDS.values():
+        ids = (moved or {}).get(name) or []
         if ids:
             model.objects.filter(pk__in=ids, customer_id=survivor.pk).update(customer_id=merged.pk)
+            if model is SurveyInvitation:
+                SurveyResponse.objects.filter(invitation_id__in=ids, customer_id=survivor.pk).update(customer_id=merged.pk)
 
 
 def is_open_status(status: str) -> bool:
