@@ -78,3 +78,19 @@ def test_the_list_runs_a_fixed_number_of_queries(bora, customer, units, django_a
     with django_assert_max_num_queries(8):
         response = api.get("/api/v1/cases")
     assert response.json()["count"] == 15
+
+
+def test_integration_tokens_need_the_cases_scopes(units, customer, case):
+    from django.core.cache import cache
+
+    from dangol.api import tokens
+    from dangol.core.audit import Actor
+
+    cache.clear()
+    reader = tokens.create_token(actor=Actor.system("test"), name="help desk", scopes=["cases:read"], units=[units["bakery"]])
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {reader.key}")
+    assert [c["id"] for c in api.get("/api/v1/cases").json()["results"]] == [case.pk]
+    refused = api.post(f"/api/v1/cases/{case.pk}/status", {"status": "in_progress"}, format="json")
+    assert refused.status_code == 403
+    assert Case.objects.get(pk=case.pk).status == "new"
