@@ -361,3 +361,14 @@ def test_an_admin_adds_a_webhook_endpoint_with_a_generated_secret(client, alice)
     assert response.status_code == 302
     endpoint = WebhookEndpoint.objects.get()
     assert endpoint.secret.startswith("whsec_") and endpoint.event_types == ["order_recorded", "tier_changed"]
+
+
+def test_an_error_quoting_a_nul_character_is_stored_and_replayed(pos, make_customer):
+    """Found by Schemathesis on PostgreSQL: jsonb refuses NUL, and the 400 names the unknown field that holds one."""
+    body = {"unit": "bakery", "customer": make_customer("bakery").pk, "lines": [], "bad\u0000key": 1}
+
+    first = pos.post("/api/v1/orders", body, format="json", HTTP_IDEMPOTENCY_KEY="nul")
+    again = pos.post("/api/v1/orders", body, format="json", HTTP_IDEMPOTENCY_KEY="nul")
+
+    assert first.status_code == again.status_code == 400
+    assert again["Idempotent-Replayed"] == "true"

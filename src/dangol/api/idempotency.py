@@ -88,8 +88,20 @@ def store(record: IdempotencyRecord, response) -> None:
         record.delete()  # not answered: let the client retry with the same key
         return
     record.status_code = response.status_code
-    record.response_body = response.data
+    record.response_body = storable(response.data)
     record.save(update_fields=["status_code", "response_body"])
+
+
+def storable(value):
+    """The response as PostgreSQL's jsonb can keep it: it refuses NUL characters (an error answer may quote a bad
+    field name that holds one), so they are stored as U+FFFD."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {storable(str(k)): storable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable(v) for v in value]
+    return value
 
 
 def release(record: IdempotencyRecord) -> None:
