@@ -3,6 +3,7 @@ actions, the queue, the KPIs (managers only), the public request form (honeypot,
 the survey page (once per invitation, wrong links)."""
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -82,6 +83,21 @@ def test_the_case_page_moves_the_case_and_gives_goodwill(bora, case, coupons):
     assert case.status == CaseStatus.RESOLVED and case.resolution == "New bread"
     bad = client.post(f"/cases/{case.pk}/status/", {"status": "waiting"}, follow=True)
     assert "cannot become" in bad.content.decode()
+
+
+def test_priority_and_assignment_from_the_case_page(bora, jun, case):
+    client = staff_client(bora)
+    client.post(f"/cases/{case.pk}/priority/", {"priority": "urgent"})
+    case.refresh_from_db()
+    assert case.priority == "urgent" and case.due_at == case.opened_at + dt.timedelta(hours=4)
+    wrong = client.post(f"/cases/{case.pk}/priority/", {"priority": "asap"}, follow=True)
+    assert "Choose a priority." in wrong.content.decode()
+    client.post(f"/cases/{case.pk}/assign/", {"assignee": str(jun.pk)})
+    assert Case.objects.get(pk=case.pk).assignee == jun
+    client.post(f"/cases/{case.pk}/assign/", {"assignee": "me"})
+    assert Case.objects.get(pk=case.pk).assignee == bora
+    client.post(f"/cases/{case.pk}/escalate/")
+    assert Case.objects.get(pk=case.pk).escalated_to == jun
 
 
 def test_the_queue_and_overdue_list(bora, case):

@@ -13,6 +13,7 @@ urlpatterns: list = [
     path("cases/<int:case_id>/status/", views.case_status, name="service_case_status"),
     path("cases/<int:case_id>/entries/", views.case_entry, name="service_case_entry"),
     path("cases/<int:case_id>/assign/", views.case_assign, name="service_case_assign"),
+    path("cases/<int:case_id>/priority/", views.case_priority, name="service_case_priority"),
     path("cases/<int:case_id>/escalate/", views.case_escalate, name="service_case_escalate"),
     path("cases/<int:case_id>/goodwill/", views.case_goodwill, name="service_case_goodwill"),
     path("service/", views.service_kpis, name="service_kpis"),

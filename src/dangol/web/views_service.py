@@ -321,6 +321,7 @@ def _case_context(request, case: Case, **extra) -> dict:
         "may_give_points": service.is_manager(request.user),
         "staff": list(service_selectors.assignable_staff(case.unit)),
         "is_open": case.is_open,
+        "priorities": Priority.choices,
         "invitations": list(SurveyInvitation.objects.filter(case=case).select_related("response", "survey")),
     }
     context.update(extra)
@@ -380,6 +381,20 @@ def case_assign(request, case_id: int):
         _flash_errors(request, exc)
     else:
         messages.success(request, _("Assigned to %(user)s.") % {"user": assignee.get_username()} if assignee else _("Back in the unit's queue."))
+    return redirect("web:service_case", case_id=case.pk)
+
+
+@login_required
+@require_POST
+def case_priority(request, case_id: int):
+    case = _case_or_404(request, case_id)
+    try:
+        case = service.set_priority(actor=Actor.from_request(request), case=case, priority=request.POST.get("priority", ""))
+    except (ValidationError, PermissionDenied) as exc:
+        _flash_errors(request, exc)
+    else:
+        messages.success(request, _("Priority: %(priority)s; due %(due)s.") % {
+            "priority": case.get_priority_display(), "due": timezone.localtime(case.due_at).strftime("%m-%d %H:%M")})
     return redirect("web:service_case", case_id=case.pk)
 
 
