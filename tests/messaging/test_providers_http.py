@@ -139,3 +139,31 @@ def test_one_click_unsubscribe_withdraws_consent_and_stops_queued_ads(customer, 
     assert (queued.status, queued.reason) == ("blocked", "refused")
     assert client.post("/" + path[:-3] + "xyz/").status_code in (404, 405)
     assert messaging.unsubscribe(url.rsplit("/", 1)[1])["already"] is True
+
+
+@pytest.mark.django_db
+def test_a_lost_answer_makes_the_batch_uncertain_and_it_is_resent_under_its_key(provider, customer, make_customer, clock):
+    people = [customer, make_customer(name="정하나")]
+    for c in people:
+        messaging.send(customer=c, channel="sms", kind="info", source="n", occurrence="1", body="안내")
+    provider.fail_after_accepting = 1
+    assert dispatch(max_seconds=5)["uncertain"] == 2
+    assert set(Message.objects.values_list("status", flat=True)) == {"uncertain"}
+    assert reconcile()["resent"] == 2
+    assert set(Message.objects.values_list("status", flat=True)) == {"sent"}
+    assert len(provider.deliveries) == 2 and len(provider.repeats) == 2
+
+
+@pytest.mark.django_db
+def test_a_provider_that_is_down_gets_the_batch_later_with_backoff(settings, customer, clock):
+    settings.MESSAGING_PROVIDERS = {"sms": "nhn", "kakao": "nhn", "email": "file"}
+    settings.MESSAGING_NHN = {**settings.MESSAGING_NHN, "SMS_URL": "http://127.0.0.1:9"}  # nobody listens
+    message = messaging.send(customer=customer, channel="sms", kind="info", source="n", occurrence="1", body="안내")
+    dispatch(max_seconds=5)
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("queued", 1)
+    assert message.next_attempt_at == clock.now + dt.timedelta(seconds=30)
+    clock.advance(seconds=31)
+    dispatch(max_seconds=5)
+    message.refresh_from_db()
+    assert message.attempts == 2 and message.next_attempt_at == clock.now + dt.timedelta(seconds=60)

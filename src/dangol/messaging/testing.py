@@ -6,7 +6,8 @@ AlimTalk and FriendTalk endpoints that ``providers.nhn`` calls, and honours idem
 
 ``deliveries`` holds what "handsets" received (once per message); ``requests`` every request; ``repeats`` the
 recipients it dropped as repeats. ``delay`` sleeps after accepting and before answering, which is exactly the window
-in which a worker killed mid-batch leaves a message accepted but not recorded. ``refuse_alimtalk_to`` makes AlimTalk
+in which a worker killed mid-batch leaves a message accepted but not recorded; ``fail_after_accepting = n`` answers
+503 to the next n requests after accepting them (a gateway that lost the answer). ``refuse_alimtalk_to`` makes AlimTalk
 fail for those numbers (to see the SMS fallback). ``post_reports`` sends signed delivery reports to our webhook.
 
     with LocalProvider() as provider:
@@ -31,6 +32,7 @@ class LocalProvider:
         self.repeats: list[str] = []
         self.answers: dict[str, dict] = {}  # X-Idempotency-Key -> first answer
         self.request_count = 0
+        self.fail_after_accepting = 0  # answer 503 to the next N requests although they were accepted
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,8 +45,13 @@ class LocalProvider:
                 answer = provider.handle(self.path, payload, self.headers.get("X-Idempotency-Key", ""))
                 if provider.delay:
                     time.sleep(provider.delay)
+                status = 200
+                with provider.lock:
+                    if provider.fail_after_accepting:
+                        provider.fail_after_accepting -= 1
+                        status, answer = 503, {"header": {"isSuccessful": False, "resultMessage": "gateway timeout"}}
                 body = json.dumps(answer).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
