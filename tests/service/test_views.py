@@ -149,7 +149,8 @@ def test_a_public_request_creates_a_customer_and_a_case_and_confirms(units):
 
 def test_a_public_request_matches_the_customer_by_phone(units, customer):
     Client().post("/help/", form_data(units, phone="+82 10 2222 3333", name="Someone else"))
-    assert Case.objects.get().customer_id == customer.pk
+    case = Case.objects.get()
+    assert case.customer_id == customer.pk and "Name given: Someone else" in case.description
     assert Customer.objects.count() == 1
 
 

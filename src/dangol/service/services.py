@@ -577,6 +577,9 @@ def submit_public_request(*, unit: BusinessUnit, case_type: str, name: str, phon
     actor = Actor(user=None, ip=ip, via="web-form")
     customer = match_or_create_customer(name=name, phone_e164=phone_e164, unit=unit, actor=actor)
     description = message if not product_text else f"{message}\n\n{_('Product')}: {product_text}"
+    if customer.name != name:
+        # Anyone can type any number: staff see the name the sender gave when it is not the one on file.
+        description += f"\n{_('Name given')}: {name}"
     case = open_case(actor=actor, customer=customer, unit=unit, case_type=case_type, channel=CaseChannel.WEB,
                      subject=message.splitlines()[0], description=description, now=now)
     _entry(case, EntryKind.CUSTOMER, at=case.opened_at, actor=actor, body=description)
