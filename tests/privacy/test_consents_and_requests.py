@@ -204,3 +204,20 @@ def test_requests_follow_a_merge_and_come_back_with_its_undo(make_customer, syst
     assert dsr in selectors.request_board(alice).open + selectors.request_board(alice).near_due
     unmerge(actor=system, merge=merge)
     assert DataSubjectRequest.objects.get(pk=dsr.pk).customer_id == duplicate.pk
+
+
+def test_the_data_migration_gives_older_consents_the_legacy_notice_and_keeps_them_valid(make_customer):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("dangol.customers.migrations.0005_consent_evidence_sensitive_notes")
+    customer = make_customer()
+    old = Consent.objects.create(customer=customer, channel="email", purpose="marketing", granted=True,
+                                 at=timezone.now(), source="store", evidence="2019 paper form v3")
+    assert old.notice is None and old.kind == "marketing"  # what rows written before the migration look like
+    migration.seed_notices(apps, None)
+    migration.seed_notices(apps, None)  # idempotent
+    old.refresh_from_db()
+    assert old.notice.version == "legacy" and old.evidence == "2019 paper form v3"
+    assert NoticeVersion.objects.filter(version="legacy").count() == 1
