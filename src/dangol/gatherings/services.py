@@ -320,21 +320,31 @@ def on_customer_erased(*, customer_id: int, **kwargs) -> None:
 
 
 def on_customers_merged(*, survivor, merged, merge, moved: dict) -> None:
-    both = set(Invitation.objects.filter(customer_id=survivor.pk).values_list("event_id", flat=True))
-    invitations = list(Invitation.objects.filter(customer_id=merged.pk).exclude(event_id__in=both).values_list("pk", flat=True))
-    present = set(Attendance.objects.filter(customer_id=survivor.pk).values_list("event_id", flat=True))
-    attendances = list(Attendance.objects.filter(customer_id=merged.pk).exclude(event_id__in=present).values_list("pk", flat=True))
-    Invitation.objects.filter(pk__in=invitations).update(customer_id=survivor.pk)
-    Attendance.objects.filter(pk__in=attendances).update(customer_id=survivor.pk)
+    """The merged record's invitations and attendances move to the survivor, except for events the survivor already
+    has one of (one query when there are none)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 'i', id, event_id FROM {Invitation._meta.db_table} WHERE customer_id = %s UNION ALL "
+                       f"SELECT 'a', id, event_id FROM {Attendance._meta.db_table} WHERE customer_id = %s", [merged.pk, merged.pk])
+        rows = cursor.fetchall()
+    if not rows:
+        return
+    taken_i = set(Invitation.objects.filter(customer_id=survivor.pk).values_list("event_id", flat=True))
+    taken_a = set(Attendance.objects.filter(customer_id=survivor.pk).values_list("event_id", flat=True))
+    invitations = sorted(pk for kind, pk, event in rows if kind == "i" and event not in taken_i)
+    attendances = sorted(pk for kind, pk, event in rows if kind == "a" and event not in taken_a)
     if invitations:
+        Invitation.objects.filter(pk__in=invitations).update(customer_id=survivor.pk)
         moved["gatherings_invitations"] = invitations
     if attendances:
+        Attendance.objects.filter(pk__in=attendances).update(customer_id=survivor.pk)
         moved["gatherings_attendances"] = attendances
 
 
 def on_customers_unmerged(*, survivor, merged, merge, moved: dict) -> None:
-    Invitation.objects.filter(pk__in=moved.get("gatherings_invitations") or []).update(customer_id=merged.pk)
-    Attendance.objects.filter(pk__in=moved.get("gatherings_attendances") or []).update(customer_id=merged.pk)
+    if moved.get("gatherings_invitations"):
+        Invitation.objects.filter(pk__in=moved["gatherings_invitations"]).update(customer_id=merged.pk)
+    if moved.get("gatherings_attendances"):
+        Attendance.objects.filter(pk__in=moved["gatherings_attendances"]).update(customer_id=merged.pk)
 
 
 def upcoming_for(customer: Customer) -> list[Invitation]:

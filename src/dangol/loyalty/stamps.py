@@ -342,7 +342,8 @@ def _earn_chunk(condition: str, params: list, *, now: dt.datetime, via: str, use
     validity = np.array([cards[int(k)].validity_days for k in card_ids.tolist()], dtype=np.int64)
     remaining = stamps.copy()
     owed = _owed_by_pair(customers.tolist())
-    for index in range(count) if owed else ():
+    owing = np.array(sorted({customer for customer, _card in owed}), dtype=np.int64)
+    for index in np.flatnonzero(np.isin(customers, owing)).tolist() if owed else ():  # the few who owe stamps
         key = (int(customers[index]), int(card_ids[index]))
         if owed.get(key):
             pay = min(owed[key], int(remaining[index]))

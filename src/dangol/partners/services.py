@@ -388,9 +388,18 @@ def on_customer_erased(*, customer_id: int, **kwargs) -> None:
 
 
 def on_customers_merged(*, survivor, merged, merge, moved: dict) -> None:
-    consents = list(ThirdPartyConsent.objects.filter(customer_id=merged.pk).values_list("pk", flat=True))
-    origins = list(PartnerOrigin.objects.filter(customer_id=merged.pk).exclude(
-        transfer__in=PartnerOrigin.objects.filter(customer_id=survivor.pk).values("transfer")).values_list("pk", flat=True))
+    """The merged record's consents and origins move to the survivor (one query when there are none)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 'c', id FROM {ThirdPartyConsent._meta.db_table} WHERE customer_id = %s UNION ALL "
+                       f"SELECT 'o', id FROM {PartnerOrigin._meta.db_table} WHERE customer_id = %s", [merged.pk, merged.pk])
+        rows = cursor.fetchall()
+    if not rows:
+        return
+    consents = sorted(pk for kind, pk in rows if kind == "c")
+    origins = [pk for kind, pk in rows if kind == "o"]
+    if origins:  # one origin per transfer and customer: the survivor's own stays, the merged record's duplicate too
+        shared = PartnerOrigin.objects.filter(customer_id=survivor.pk).values("transfer")
+        origins = sorted(PartnerOrigin.objects.filter(pk__in=origins).exclude(transfer__in=shared).values_list("pk", flat=True))
     if consents:
         ThirdPartyConsent.objects.filter(pk__in=consents).update(customer_id=survivor.pk)
         moved["partners_consents"] = consents
