@@ -239,3 +239,26 @@ def test_event_figures_on_the_dashboard(client, event, guests, mina, alice, sett
     login(client, alice)
     html = client.get("/analytics/membership/", {"period": "30d"}, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert 'data-testid="event-kpis"' in html and "Wine tasting" in html
+
+
+def test_after_the_event_the_attendees_get_the_survey_once_and_the_report_shows_the_scores(event, guests, mina, make_customer):
+    from dangol.service import services as service
+    from dangol.service.models import Survey, SurveyInvitation
+
+    during = event.starts_at + dt.timedelta(minutes=10)
+    for person in guests[:3]:
+        services.check_in(actor=Actor(user=mina), event=event, customer=person, now=during)
+    services.check_in(actor=Actor(user=mina), event=event, guest_name="No record", now=during)
+    after = event.ends_at + dt.timedelta(hours=1)
+    with pytest.raises(ValidationError) as caught:
+        services.survey_attendees(actor=Actor(user=mina), event=event, now=after)
+    assert "survey" in caught.value.message_dict
+    with pytest.raises(ValidationError):
+        services.survey_attendees(actor=Actor(user=mina), event=event, now=during)
+    Survey.objects.create(name="How was the tasting?", score_kind="csat", trigger="manual", unit=event.unit)
+    assert services.survey_attendees(actor=Actor(user=mina), event=event, now=after)["invited"] == 3
+    services.survey_attendees(actor=Actor(user=mina), event=event, now=after)
+    invitations = SurveyInvitation.objects.filter(about=f"event:{event.pk}")
+    assert invitations.count() == 3
+    service.answer_survey(invitation=invitations.first(), score=5)
+    assert services.report(event)["survey"] == {"sent": 3, "answered": 1, "average": 5.0}

@@ -265,6 +265,41 @@ def check_in(*, actor: Actor, event: Event, customer: Customer | None = None, gu
     return attendance
 
 
+# --- after the event ------------------------------------------------------------------------------------------------------
+
+def survey_attendees(*, actor: Actor, event: Event, now: dt.datetime | None = None) -> dict:
+    """Send the unit's hand-sent satisfaction survey (Service → Surveys, "sent by hand") to the attendees with a
+    customer record, once each (``about`` = the event: asking again sends nothing new)."""
+    from dangol.service import services as service
+    from dangol.service.models import SurveyTrigger
+
+    if actor.user is not None and not may_manage(actor.user):
+        raise PermissionDenied(_("Only a manager of the business unit or an admin sends the survey."))
+    now = now or timezone.now()
+    if now < event.ends_at:
+        raise ValidationError({"event": [_("The survey goes out after the event.")]})
+    survey = service.survey_for(SurveyTrigger.MANUAL, event.unit)
+    if survey is None:
+        raise ValidationError({"survey": [_("No active survey “sent by hand” for this business unit: create one under "
+                                            "Service → Surveys.")]})
+    attendees = Customer.objects.filter(pk__in=Attendance.objects.filter(event=event, customer__isnull=False)
+                                        .values("customer_id"), merged_into__isnull=True, erased_at__isnull=True)
+    invited = [service.invite(survey=survey, customer=customer, about=f"event:{event.pk}", unit=event.unit, actor=actor,
+                              now=now) for customer in attendees]
+    audit.record(actor=actor, action="gatherings.survey", obj=event)
+    return {"survey": survey, "invited": len(invited)}
+
+
+def survey_scores(event: Event) -> dict:
+    from django.db.models import Avg
+
+    from dangol.service.models import SurveyInvitation, SurveyResponse
+
+    sent = SurveyInvitation.objects.filter(about=f"event:{event.pk}").count()
+    answered = SurveyResponse.objects.filter(invitation__about=f"event:{event.pk}").aggregate(n=Count("id"), avg=Avg("score"))
+    return {"sent": sent, "answered": answered["n"], "average": answered["avg"]}
+
+
 # --- the report ----------------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -308,7 +343,7 @@ def report(event: Event) -> dict:
         rows = {grp: GroupFigures(grp, int(n), int(buyers or 0), int(revenue or 0)) for grp, n, buyers, revenue in cursor.fetchall()}
     groups = [rows.get(key, GroupFigures(key, 0, 0, 0)) for key in ("attended", "invited_absent", "holdout")]
     walk_ins = Attendance.objects.filter(event=event, walk_in=True).count()
-    return {"counts": counts, "groups": groups, "walk_ins": walk_ins, "window_end": end}
+    return {"counts": counts, "groups": groups, "walk_ins": walk_ins, "window_end": end, "survey": survey_scores(event)}
 
 
 # --- reactions -------------------------------------------------------------------------------------------------------------

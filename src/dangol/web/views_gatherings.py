@@ -135,6 +135,21 @@ def event_check_in(request, event_id: int):
 
 
 @login_required
+@require_POST
+def event_survey(request, event_id: int):
+    event = _event_or_404(request, event_id)
+    try:
+        result = gatherings.survey_attendees(actor=Actor.from_request(request), event=event)
+    except (ValidationError, PermissionDenied) as exc:
+        for message in (exc.messages if isinstance(exc, ValidationError) else [str(exc)]):
+            messages.error(request, message)
+    else:
+        messages.success(request, _("Survey “%(survey)s” sent to %(n)s attendees.") % {"survey": result["survey"].name,
+                                                                                     "n": result["invited"]})
+    return redirect("web:event_report", event_id=event.pk)
+
+
+@login_required
 @require_GET
 def event_report(request, event_id: int):
     event = _event_or_404(request, event_id)
