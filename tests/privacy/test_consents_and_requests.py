@@ -221,3 +221,12 @@ def test_the_data_migration_gives_older_consents_the_legacy_notice_and_keeps_the
     old.refresh_from_db()
     assert old.notice.version == "legacy" and old.evidence == "2019 paper form v3"
     assert NoticeVersion.objects.filter(version="legacy").count() == 1
+
+
+def test_a_deletion_request_of_a_customer_erased_meanwhile_still_closes(make_customer, alice):
+    actor = Actor(user=alice, via="test")
+    customer = make_customer()
+    dsr = privacy.open_request(actor=actor, customer=customer, kind="deletion")
+    privacy.erase_customer(actor=actor, customer=customer)
+    assert privacy.complete_request(actor=actor, request=dsr).status == RequestStatus.DONE
+    assert AuditEvent.objects.filter(action="privacy.erase", object_id=str(customer.pk)).count() == 1

@@ -205,7 +205,8 @@ def complete_request(*, actor: Actor, request: DataSubjectRequest, outcome: str 
     outcome = (outcome or "").strip()[:500]
     customer = request.customer
     if request.kind == RequestKind.DELETION:
-        erase_customer(actor=actor, customer=customer)
+        if customer.erased_at is None:  # erased meanwhile (retention, the erase page): the request is answered all the same
+            erase_customer(actor=actor, customer=customer)
         outcome = outcome or _("Erased: the profile was anonymised; orders are kept without identity.")
     elif request.kind == RequestKind.SUSPENSION:
         set_processing_suspended(actor=actor, customer=customer, suspended=True)
