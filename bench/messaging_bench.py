@@ -433,8 +433,10 @@ def run_bench(args) -> None:
                 result["reference_runs"] = reference
                 result["runs_detail"] = ours
                 save()
+        # Before each 1-worker run the reference posts from 1 client thread, before each 2-worker run from 2.
         result["reference_per_second_median"] = {
-            str(w): statistics.median(r["per_second"] for r in reference[i::2]) for i, w in enumerate((1, 2))}
+            f"{w} client{'s' if w > 1 else ''}": statistics.median(r["per_second"] for r in reference[i::2])
+            for i, w in enumerate((1, 2))}
         result["summary"] = {str(w): {
             "end_to_end_per_second_median": statistics.median(r["end_to_end_per_second"] for r in runs),
             "delivery_per_second_median": statistics.median(r["delivery_per_second"] for r in runs),
