@@ -91,16 +91,19 @@ def test_erasure_leaves_no_personal_data_and_the_aggregates_unchanged(rich_custo
     assert pii_hits(NEEDLES)  # the scan sees them before
     before = aggregates()
     merged_ids = list(Customer.objects.filter(merged_into=rich_customer).values_list("pk", flat=True))
-    erased = []
+    erased, erased_at_once = [], []
     events.subscribe("customer_erased", lambda customer_id: erased.append(customer_id))
+    events.subscribe("customers_erased", lambda customer_ids: erased_at_once.extend(customer_ids))
     try:
         result = privacy.erase_customer(actor=system, customer=rich_customer)
     finally:
         events._handlers["customer_erased"].pop()
+        events._handlers["customers_erased"].pop()
 
     assert pii_hits(NEEDLES) == []
     assert aggregates() == before
     assert sorted(erased) == sorted([rich_customer.pk, *merged_ids]) and result.customers == 1 + len(merged_ids)
+    assert sorted(erased_at_once) == sorted(erased)
     rich_customer.refresh_from_db()
     assert rich_customer.name == f"{ERASED_NAME_PREFIX}{rich_customer.pk}" == f"삭제된 고객 #{rich_customer.pk}"
     assert rich_customer.erased_at and rich_customer.processing_suspended and rich_customer.gender == ""

@@ -12,7 +12,8 @@ describes the person is deleted or blanked, set-based for any number of customer
 - privacy: the text of the customer's requests.
 
 Then ``customer_erased(customer_id=…)`` is emitted once per erased row, inside the same transaction, so that every
-app scrubs what it holds (message bodies and addresses, case texts, survey comments…).
+app scrubs what it holds (message bodies and addresses, case texts, survey comments…); ``customers_erased(customer_ids=
+[…])`` is emitted first, once per chunk, for apps that scrub set-based (a retention run may erase thousands).
 """
 from __future__ import annotations
 
@@ -85,6 +86,9 @@ def erase_customers(*, ids: list[int], actor: Actor, action: str = "privacy.eras
         chunk = targets[start:start + CHUNK]
         result.add(_erase_chunk(chunk))
         _audit_many(actor=actor, action=action, ids=chunk)
+        # Set-based apps subscribe to customers_erased (one call per chunk of up to 1,000 ids); the others to
+        # customer_erased (one call per customer). Scrubbing twice is harmless: subscribe to one of them.
+        events.emit("customers_erased", customer_ids=list(chunk))
         for customer_id in chunk:
             events.emit("customer_erased", customer_id=customer_id)
     return result
