@@ -166,6 +166,25 @@ def test_stages_are_suggested_by_rule_and_the_customers_stage_is_left_alone(busi
     assert suggested == {"kim": "customer", "lee": "advocate", "choi": "customer", "jung": "regular", "park": "prospect"}
 
 
+def test_a_promoter_in_a_service_survey_is_suggested_as_advocate(business, units):
+    from dangol.service import services as service
+    from dangol.service.models import Survey
+
+    survey = Survey.objects.create(name="NPS", score_kind="nps", trigger="manual")
+
+    def answer(customer, score, day):
+        invitation = service.invite(survey=survey, customer=customer, about=f"manual:{customer.pk}", unit=units["bakery"], now=at(day))
+        service.answer_survey(invitation=invitation, score=score, now=at(day))
+
+    answer(business["kim"], 10, "2025-06-15")   # a promoter who bought: advocate
+    answer(business["jung"], 7, "2025-06-15")   # passive: stays regular
+    answer(business["park"], 9, "2025-06-15")   # never bought: stays a prospect
+    answer(business["choi"], 10, "2024-05-01")  # more than a year before the refresh day: no longer counts
+    refresh()
+    suggested = {name: row(c).suggested_stage for name, c in business.items()}
+    assert suggested == {"kim": "advocate", "lee": "customer", "choi": "customer", "jung": "regular", "park": "prospect"}
+
+
 def test_a_refresh_records_its_run_and_one_audit_event(business):
     run = refresh(discount_rate_monthly=0.02)
     assert selectors.latest_run() == run
@@ -217,9 +236,9 @@ def test_the_number_of_queries_does_not_grow_with_customers(business, units, pro
     with CaptureQueriesContext(connection) as many:
         refresh()
     assert CustomerMetrics.objects.count() == 35
-    # SQLite: the snapshot in one executemany. PostgreSQL: the six COPY statements go through the driver's own
+    # One query per advocacy source (referrals, survey promoters). SQLite: the snapshot in one executemany. PostgreSQL: the six COPY statements go through the driver's own
     # cursor and are not counted; the TRUNCATE and the drop and rebuild of the three secondary indexes are.
-    assert len(many) == len(few) <= (22 if connection.vendor == "postgresql" else 14), [
+    assert len(many) == len(few) <= (23 if connection.vendor == "postgresql" else 15), [
         q["sql"][:80] for q in many.captured_queries]
 
 

@@ -4,7 +4,7 @@ The rules, applied to each live customer as of the refresh day, the first that m
 
 1. **advocate** — has bought, and in the last 365 days made a referral that was rewarded (the newcomer made their
    first qualifying purchase: loyalty's ``Referral`` with status rewarded) or gave a top satisfaction score (9–10 of
-   10, or 5 of 5). Surveys (service) are not recorded yet; ``advocacy_signals`` is where they will join.
+   10, or 5 of 5, in a service survey).
 2. **regular** — bought on at least ``REGULAR_MIN_PURCHASE_DAYS`` (6) different days in the last 365 days.
 3. **customer** — at least one purchase (sales fully refunded and orders waiting for review do not count).
 4. **prospect** — known to the group, no purchase yet.
@@ -40,9 +40,9 @@ def suggest(*, has_purchase: np.ndarray, purchase_days_last_year: np.ndarray, ad
 
 def advocacy_signals(customer_ids: np.ndarray, *, as_of: dt.date) -> np.ndarray:
     """Whether each customer showed advocacy in the LOOKBACK_DAYS up to the end of ``as_of`` (a boolean array):
-    one query for the referrers of rewarded referrals. The service app's top survey scores will join here (one
-    more query for their respondents) once surveys are recorded."""
+    one query for the referrers of rewarded referrals and one for the promoters of service surveys."""
     from dangol.loyalty.models import Referral, ReferralStatus
+    from dangol.service.selectors import promoter_customer_ids
 
     from .facts import day_number, end_of_day
 
@@ -50,13 +50,15 @@ def advocacy_signals(customer_ids: np.ndarray, *, as_of: dt.date) -> np.ndarray:
     since = end_of_day(day_number(as_of) - LOOKBACK_DAYS)
     referrers = (Referral.objects.filter(status=ReferralStatus.REWARDED, rewarded_at__gte=since, rewarded_at__lt=until)
                  .values_list("referrer_id", flat=True).distinct())
-    return np.isin(np.asarray(customer_ids), np.fromiter(referrers, dtype=np.int64))
+    promoters = promoter_customer_ids(since=since, until=until)
+    advocates = np.union1d(np.fromiter(referrers, dtype=np.int64), np.fromiter(promoters, dtype=np.int64))
+    return np.isin(np.asarray(customer_ids), advocates)
 
 
 def rule_table() -> list[dict]:
     return [
-        {"stage": Stage.ADVOCATE.value, "rule": "bought, and in the last 365 days made a rewarded referral (or gave "
-                                                "a top satisfaction score, once surveys are recorded)"},
+        {"stage": Stage.ADVOCATE.value, "rule": "bought, and in the last 365 days made a rewarded referral or gave "
+                                                "a top satisfaction score"},
         {"stage": Stage.REGULAR.value, "rule": f"bought on at least {REGULAR_MIN_PURCHASE_DAYS} different days in "
                                                f"the last {LOOKBACK_DAYS} days"},
         {"stage": Stage.CUSTOMER.value, "rule": "at least one purchase"},
