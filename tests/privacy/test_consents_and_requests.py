@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from dangol.core.audit import Actor
 from dangol.core.models import AuditEvent
-from dangol.customers.models import Consent, ConsentKind, NoticeVersion
+from dangol.customers.models import Consent, NoticeVersion
 from dangol.customers.services import current_consents
 from dangol.privacy import selectors, services as privacy
 from dangol.privacy.models import DataSubjectRequest, RequestStatus
