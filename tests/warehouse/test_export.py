@@ -191,3 +191,12 @@ def test_campaign_results_export_who_was_treated_and_who_held_out_once_the_run_f
     assert rows == [(export.pseudonym(shop["kim"].pk), "A", False, "Spring", "bakery"),
                     (export.pseudonym(shop["lee"].pk), None, True, "Spring", "bakery")]
     assert export.export_warehouse(directory=tmp_path, actor=Actor(user=alice)).rows["campaign_recipients"] == 0
+
+
+def test_an_emptied_directory_gets_everything_again(tmp_path, shop, alice):
+    import shutil
+
+    export.export_warehouse(directory=tmp_path / "w", actor=Actor(user=alice))
+    shutil.rmtree(tmp_path / "w")
+    again = export.export_warehouse(directory=tmp_path / "w", actor=Actor(user=alice))
+    assert again.rows["orders"] == 5 and len(read(tmp_path / "w", "orders")) == 5
