@@ -387,6 +387,7 @@ WAREHOUSE_DIR = os.environ.get("DANGOL_WAREHOUSE_DIR", "")
 WAREHOUSE_KEY = os.environ.get("DANGOL_WAREHOUSE_KEY", "")
 WAREHOUSE_EVERY_HOURS = int(os.environ.get("DANGOL_WAREHOUSE_EVERY_HOURS", "24"))
 WAREHOUSE_LAG_SECONDS = int(os.environ.get("DANGOL_WAREHOUSE_LAG_SECONDS", "60"))
+WAREHOUSE_MEMORY_MB = int(os.environ.get("DANGOL_WAREHOUSE_MEMORY_MB", "1024"))  # DuckDB's, beyond it spills to disk
 # Partner exports (dangol.partners): hours a download link works before its file is deleted.
 PARTNER_EXPORT_HOURS = int(os.environ.get("DANGOL_PARTNER_EXPORT_HOURS", "72"))
 # --- end playbook ---
