@@ -79,6 +79,12 @@ class Command(BaseCommand):
             self.stdout.write("Loyalty: the programme and two years of points…")
             call_command("loyalty", "setup", stdout=self.stdout)
             call_command("loyalty", "backfill", "--expire", "--tiers", stdout=self.stdout)
+        from dangol.service import demo as service_demo
+
+        service_demo.seed()
+        from dangol.campaigns import demo as campaigns_demo
+
+        campaigns_demo.seed(manager=User.objects.get(username="manager"))
         if not CustomerMetrics.objects.exists():
             self.stdout.write("Customer analysis: the first metrics snapshot…")
             call_command("analytics", "refresh", stdout=self.stdout)
