@@ -5,7 +5,6 @@ month — the hotel's "40 % of sales from card holders" — and the stamp cards'
 One aggregate query each, in the database (GROUP BY unit and Seoul month), whatever the number of orders."""
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
@@ -108,7 +107,3 @@ def cached(f: DashboardFilter) -> tuple[MembershipShare, list[dict]]:
     if seconds > 0:
         cache.set(key, value, seconds)
     return value
-
-
-def as_of_month(value: dt.date) -> str:
-    return value.strftime("%Y-%m")
