@@ -443,3 +443,17 @@ def test_frequency_caps_are_shown_to_managers_and_set_by_admins(mina, alice, bor
     assert first.status == Status.QUEUED and (second.status, second.reason) == (Status.BLOCKED, "capped")
     assert admin.post(url, {"channel": "post", "max_messages": "", "period_days": 7}).status_code == 302
     assert "no cap" in client_for(mina).get(url).content.decode()
+
+
+def test_a_message_page_shows_its_decisions_masked_and_scoped(mina, busan_manager, bora, make_customer):
+    nobody = make_customer("seoul-hotel", name="이도윤", phone="010-9999-1111")
+    blocked = messaging.send(customer=nobody, channel="sms", kind="ad", source="test:ui", occurrence="d1", body="세일")
+    queued = send_info(nobody, occurrence="d2")
+    url = reverse("web:messaging_message", args=[queued.pk])
+    page = client_for(mina).get(url).content.decode()
+    assert "010-****-1111" in page and "+821099991111" not in page and "information" in page
+    blocked_page = client_for(mina).get(reverse("web:messaging_message", args=[blocked.pk])).content.decode()
+    assert "no consent" in blocked_page and "block" in blocked_page
+    assert client_for(busan_manager).get(url).status_code == 404
+    assert client_for(bora).get(url).status_code == 403
+    assert b"nav-call-list" in client_for(bora).get(reverse("web:home")).content

@@ -6,6 +6,7 @@ from . import views_messaging as views
 
 urlpatterns: list = [
     path("messages/", views.outbox, name="messaging_outbox"),
+    path("messages/<int:message_id>/", views.message_detail, name="messaging_message"),
     path("messages/compose/", views.compose, name="messaging_compose"),
     path("messages/count/", views.byte_count, name="messaging_byte_count"),
     path("messages/suppressions/", views.suppressions, name="messaging_suppressions"),

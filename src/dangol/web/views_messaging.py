@@ -59,6 +59,9 @@ def is_manager(user) -> bool:
 
 
 nav_link("web:messaging_outbox", gettext_lazy("Messages"), who=is_manager, testid="nav-messages")
+# Staff prepare calls too (with masked numbers); managers reach the call list from the Messages tabs.
+nav_link("web:messaging_call_list", gettext_lazy("Call list"), who=lambda user: user.is_authenticated and not is_manager(user),
+         testid="nav-call-list")
 
 
 def manager_only(request):
@@ -290,6 +293,19 @@ def outbox(request):
         "channels": Channel.choices, "reasons": [(r, _reason_label(r), n) for r, n in reasons],
         "printable": channel == Channel.POST and bool(source),
     })
+
+
+@login_required
+@require_GET
+def message_detail(request, message_id: int):
+    """One message: what was sent (or not), to whom (masked), and every decision of the engine with its reason."""
+    if not is_manager(request.user):
+        return manager_only(request)
+    message = messaging_selectors.messages_for(request.user).filter(pk=message_id).first()
+    if message is None:
+        raise Http404
+    decisions = [{"d": d, "reason_label": _reason_label(d.reason)} for d in messaging_selectors.decisions_of(message)]
+    return render(request, "web/messaging/message.html", {"row": _rows([message])[0], "decisions": decisions})
 
 
 # --- suppression list --------------------------------------------------------------------------------------------------
