@@ -12,7 +12,8 @@ Then, in this process and in one run:
    risk OR RFM segment), no purchase for 90 days, net spend at the Seoul hotel — through the whole path the builder
    takes (validate the tree, compile it, count in one query) against the hand-written SQL for the same question
    (the reference), interleaved ``--repeat`` times, medians; both counts must be equal;
-2. **campaign creation** — a campaign to the whole group (every live customer, up to N), with a 10 % holdout, a
+2. **campaign creation** — a campaign to a static segment of the first ``--campaign-size`` live customers (200,000;
+   all of them at smaller scales), with a 10 % holdout, a
    coupon per recipient and a personalised SMS (name, coupon code, offer): ``run_campaign`` selects, splits, writes
    the recipients, issues the coupons, renders and writes the outbox through ``messaging.send_bulk``. Run inside a
    transaction that is rolled back, so the database stays as generated; ``--campaign-repeat`` times, median.
@@ -112,11 +113,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--campaign-repeat", type=int, default=1)
     parser.add_argument("--skip-campaign", action="store_true")
+    parser.add_argument("--campaign-size", type=int, default=200_000, help="recipients of the campaign (first N live customers)")
+    parser.add_argument("--prepare-only", action="store_true")
     args = parser.parse_args()
     name = f"dangol_campaigns_{scale_name(args.customers)}"
     env = {**os.environ, "DATABASE_URL": f"{PG_BASE}/{name}", "DANGOL_DATA_DIR": os.environ.get("DANGOL_DATA_DIR", "/tmp/campaigns-data"),
            "PYTHONPATH": str(ROOT / "src")}
     prepare(name, args.customers, env)
+    if args.prepare_only:
+        return
     os.environ.update({"DATABASE_URL": env["DATABASE_URL"], "DJANGO_SETTINGS_MODULE": "dangol.settings"})
     sys.path.insert(0, str(ROOT / "src"))
     import django
@@ -181,7 +186,12 @@ def main() -> None:
                 with transaction.atomic():
                     admin = create_staff_user(username=f"bench-{time.time_ns()}", password="bench-password-long", role=Role.ADMIN)
                     actor = Actor(user=admin, via="bench")
-                    everyone = Segment.objects.create(name="everyone", rules={"op": "and", "rules": []}, created_by=admin)
+                    everyone = Segment.objects.create(name="first N", kind="static", rules={"op": "and", "rules": []},
+                                                      created_by=admin)
+                    with connection.cursor() as cursor:  # a static list of the first N live customers
+                        cursor.execute("INSERT INTO campaigns_segmentmember (segment_id, customer_id) SELECT %s, id "
+                                       "FROM customers_customer WHERE merged_into_id IS NULL ORDER BY id LIMIT %s",
+                                       [everyone.pk, args.campaign_size])
                     campaign = services.create_campaign(
                         actor=actor, name="bench", segment=everyone, channel="sms", unit=None,
                         variants=[services.VariantInput(body="{{ name }}님, {{ coupon_value }} 할인 쿠폰 {{ coupon_code }} "
