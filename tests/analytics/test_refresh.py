@@ -236,9 +236,10 @@ def test_the_number_of_queries_does_not_grow_with_customers(business, units, pro
     with CaptureQueriesContext(connection) as many:
         refresh()
     assert CustomerMetrics.objects.count() == 35
-    # One query per advocacy source (referrals, survey promoters). SQLite: the snapshot in one executemany. PostgreSQL: the six COPY statements go through the driver's own
+    # One query per advocacy source (referrals, survey promoters). SQLite: the snapshot in one executemany. PostgreSQL:
+    # the pending foreign-key checks run before the TRUNCATE (two SET CONSTRAINTS); the six COPY statements go through the driver's own
     # cursor and are not counted; the TRUNCATE and the drop and rebuild of the three secondary indexes are.
-    assert len(many) == len(few) <= (23 if connection.vendor == "postgresql" else 15), [
+    assert len(many) == len(few) <= (25 if connection.vendor == "postgresql" else 15), [
         q["sql"][:80] for q in many.captured_queries]
 
 

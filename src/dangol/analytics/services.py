@@ -348,6 +348,10 @@ def _write_snapshot(frame: pl.DataFrame, clock: "_Clock") -> None:
                                   || quote_ident(i.indexname))::regclass)
             """, [table])
             secondary = cursor.fetchall()
+            # TRUNCATE refuses a table with deferred foreign-key checks still pending in this transaction (rows of it
+            # written earlier in the same transaction): run those checks now, then defer again as Django expects.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
             cursor.execute(f"TRUNCATE {quoted}")
             for name, _definition in secondary:
                 cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
