@@ -105,6 +105,10 @@ def test_failures_are_retried_with_exponential_backoff_then_given_up(receiver, s
         assert webhooks.deliver(delivery.pk, now=now) is None  # not due yet: nothing sent
         now = due_later(delivery)
     assert delays == [30, 60, 120]
+    from django_tasks_db.models import DBTaskResult
+
+    retries = DBTaskResult.objects.filter(task_path="dangol.api.tasks.deliver_webhook").order_by("run_after")
+    assert retries.count() == 3 and retries.last().run_after > timezone.now() + dt.timedelta(seconds=100)
     assert webhooks.deliver(delivery.pk, now=now) == DeliveryStatus.FAILED
     delivery.refresh_from_db()
     assert delivery.attempts == 4 and delivery.last_status_code == 500 and len(receiver.received) == 4
@@ -246,3 +250,18 @@ def test_provider_hmacs_in_hex_and_base64():
     for bad in ["", "zz", "not base64!", None]:
         assert not verify_hmac("k", b"body", bad)
         assert not verify_hmac("k", b"body", bad, encoding="base64")
+
+
+def test_the_delivery_task_runs_after_the_commit(receiver, settings, units, products, make_customer,
+                                                 django_capture_on_commit_callbacks):
+    """The real path: the sale commits, the on-commit hook enqueues the task, a worker (here the immediate backend)
+    sends the request."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
+                                  "QUEUES": settings.TASK_QUEUES}}
+    webhooks.create_endpoint(actor=Actor.system("t"), name="ERP", url=receiver.url, event_types=["order_recorded"])
+    customer = make_customer("bakery")
+    with django_capture_on_commit_callbacks(execute=True):
+        sell(customer, units["bakery"], products["croissant"])
+
+    assert len(receiver.received) == 1
+    assert WebhookDelivery.objects.get().status == DeliveryStatus.SUCCEEDED
