@@ -172,3 +172,15 @@ def test_it_reports_bad_rules_by_path_when_asked(town):
 def test_it_describes_a_tree(town):
     text = rules.describe(rules.clean_tree(one("visits", "gte", 2, days=30, unit="bakery")))
     assert text == "(Number of visits (purchases) at least 2 / 30d @ bakery)"
+
+
+def test_a_live_count_that_takes_too_long_is_stopped_on_postgresql(town, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("statement timeouts are PostgreSQL's")
+    settings.DANGOL_SEGMENT_COUNT_TIMEOUT_MS = 1
+    from unittest import mock
+    with mock.patch.object(selectors, "customers_matching") as matching:
+        matching.return_value.order_by.return_value = Customer.objects.extra(where=["pg_sleep(0.05) IS NOT NULL"])
+        with pytest.raises(ValidationError):
+            selectors.count_matching({"op": "and", "rules": []}, unit=None)
+    assert Customer.objects.count() == 4  # the connection is usable afterwards

@@ -110,6 +110,6 @@ class RulesCountView(ApiView):
         unit = unit_in_scope(request.user, code) if code else None
         try:
             tree = segment_rules.clean_tree(data.validated_data["rules"])
+            return Response({"count": selectors.count_matching(tree, unit=unit, user=request.user)})
         except ValidationError as exc:
             raise exceptions.ValidationError({"rules": exc.messages})
-        return Response({"count": selectors.count_matching(tree, unit=unit, user=request.user)})

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import OperationalError, connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
+from django.utils.translation import gettext as _
 
 from dangol.core.models import BusinessUnit, User
 from dangol.core.selectors import units_for
@@ -67,7 +71,19 @@ def segment_customers(segment: Segment, *, user: User | None = None, now: dt.dat
 
 
 def count_matching(tree: dict, *, unit: BusinessUnit | None, user: User | None = None, now: dt.datetime | None = None) -> int:
-    return customers_matching(tree, unit=unit, user=user, now=now).order_by().count()
+    """The live count. On PostgreSQL a statement timeout (``DANGOL_SEGMENT_COUNT_TIMEOUT_MS``, 15 s) keeps a heavy tree
+    typed into the builder from holding the database: it then raises ValidationError."""
+    qs = customers_matching(tree, unit=unit, user=user, now=now).order_by()
+    if connection.vendor != "postgresql":
+        return qs.count()
+    timeout = int(getattr(settings, "DANGOL_SEGMENT_COUNT_TIMEOUT_MS", 15_000))
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(timeout)])
+            return qs.count()
+    except OperationalError:
+        raise ValidationError(_("Counting took longer than %(s)s seconds: make the rules narrower.") % {"s": timeout // 1000})
 
 
 def segment_sql(segment: Segment, *, user: User | None = None, now: dt.datetime | None = None) -> tuple[str, tuple]:
