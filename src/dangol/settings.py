@@ -378,6 +378,8 @@ DANGOL_MESSAGE_COST_KRW = {"sms": 20, "kakao": 8, "email": 1, "post": 600, "phon
 for _pair in filter(None, os.environ.get("DANGOL_MESSAGE_COST_KRW", "").split(",")):
     _channel, _sep, _cost = _pair.partition("=")
     DANGOL_MESSAGE_COST_KRW[_channel.strip()] = int(_cost)
+# The builder's live count on PostgreSQL stops after this long (a heavy rule tree must not hold the database).
+DANGOL_SEGMENT_COUNT_TIMEOUT_MS = int(os.environ.get("DANGOL_SEGMENT_COUNT_TIMEOUT_MS", "15000"))
 # --- end campaigns ---
 # --- playbook ---
 # Warehouse export (dangol.warehouse): the scheduled, pseudonymised export's directory (unset: no scheduled export),
