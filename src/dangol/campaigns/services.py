@@ -252,14 +252,16 @@ def offer_text(offer: Offer | None) -> str:
     return f"{offer.value}%" if offer.kind == OfferKind.PERCENT else f"{offer.value:,}원"
 
 
-def personal_values(customer_ids: np.ndarray, used: set[str], *, unit: BusinessUnit | None) -> dict[str, dict[int, str]]:
-    """Each used placeholder's value per customer, read set-based (chunks of ids, one query per chunk and kind)."""
+def personal_values(customer_ids: np.ndarray, used: set[str], *, unit: BusinessUnit | None,
+                    id_query=None) -> dict[str, dict[int, str]]:
+    """Each used placeholder's value per customer, read set-based: one query per kind over ``id_query`` (a values
+    queryset of the same ids, e.g. a run's recipients) or over chunks of the ids."""
     from dangol.loyalty.models import Account, LedgerEntry
 
     ids = [int(i) for i in customer_ids]
     out: dict[str, dict[int, str]] = {key: {} for key in used}
-    for start in range(0, len(ids), SEND_CHUNK):
-        chunk = ids[start:start + SEND_CHUNK]
+    chunks = [id_query] if id_query is not None else [ids[start:start + SEND_CHUNK] for start in range(0, len(ids), SEND_CHUNK)]
+    for chunk in chunks:
         if "name" in used:
             out["name"].update(Customer.objects.filter(pk__in=chunk).values_list("pk", "name"))
         if "tier" in used:
@@ -400,7 +402,8 @@ def run_campaign(*, campaign_id: int, now: dt.datetime | None = None) -> Campaig
         used: set[str] = set()
         for v in variants:
             used |= templating.variables_in(v.body) | templating.variables_in(v.subject)
-        values = personal_values(treated, used, unit=campaign.unit)
+        values = personal_values(treated, used, unit=campaign.unit,
+                                 id_query=Recipient.objects.filter(run=run, is_holdout=False).values("customer_id"))
         phases["personalisation"], mark = time.perf_counter() - mark, time.perf_counter()
         expires = timezone.localdate(now + dt.timedelta(days=template.valid_days)).isoformat() if template else ""
         common = {"coupon_value": offer_text(campaign.offer), "coupon_expires": expires}
