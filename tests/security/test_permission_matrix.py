@@ -102,7 +102,27 @@ def world(units):
         "manager_a": create_staff_user(username="manager_a", password=PASSWORD, role=Role.MANAGER, units=[units[UNIT_A]]),
         "admin": create_staff_user(username="admin_x", password=PASSWORD, role=Role.ADMIN),
     }
-    return {"customer": {"A": a, "B": b}, "order": {"A": order_a, "B": order_b}, "users": users, "units": units}
+    world = {"customer": {"A": a, "B": b}, "order": {"A": order_a, "B": order_b}, "users": users, "units": units}
+    for kind, maker in OBJECT_MAKERS.items():
+        try:
+            world[kind] = {side: maker(world, side) for side in ("A", "B")}
+        except Exception:  # noqa: BLE001 - an app whose service changed: its pages are then walked with id 1
+            pass
+    return world
+
+
+def _case(world, side):
+    from dangol.service.services import open_case
+
+    unit = world["units"][UNIT_A if side == "A" else UNIT_B]
+    subject = f"{SECRET_REF} case" if side == "B" else "unit A case"
+    return open_case(actor=Actor.system("test"), customer=world["customer"][side], unit=unit, case_type="complaint",
+                     channel="counter", subject=subject, confirm=False)
+
+
+# Objects of other apps, made through their services, so their pages are checked for unit scope too; a path
+# parameter named like a key here (or ``pk`` after ``<key>s/``) gets the object of the side walked.
+OBJECT_MAKERS = {"case": _case}
 
 
 def kwargs_for(route: str, kwargs: list[tuple[str, str]], side: str, world) -> tuple[dict, bool]:
@@ -115,6 +135,10 @@ def kwargs_for(route: str, kwargs: list[tuple[str, str]], side: str, world) -> t
             values[name], scoped = world["customer"][side].pk, True
         elif name == "order_id" or (name in ("pk", "id") and before.endswith("orders/")):
             values[name], scoped = world["order"][side].pk, True
+        elif any(name == f"{kind}_id" or (name in ("pk", "id") and before.endswith(f"{kind}s/"))
+                 for kind in OBJECT_MAKERS if kind in world):
+            kind = next(k for k in OBJECT_MAKERS if k in world and (name == f"{k}_id" or before.endswith(f"{k}s/")))
+            values[name], scoped = world[kind][side].pk, True
         elif converter == "IntConverter":
             values[name] = 1
         elif name in ("unit", "unit_code"):
