@@ -185,3 +185,12 @@ def test_a_scheduled_recurring_campaign_runs_once_per_occurrence(vip_segment, mi
     assert campaign.status == CampaignStatus.APPROVED and campaign.runs.count() == 2
     first, second = [dict(Recipient.objects.filter(run=r).values_list("customer_id", "is_holdout")) for r in campaign.runs.order_by("started_at")]
     assert first == second  # the same customers are held out every time
+
+
+def test_personal_values_fill_tier_points_and_a_cross_sell_placeholder(vip_segment, mina, units, town):
+    campaign = services.create_campaign(
+        actor=Actor(user=mina), name="p", segment=vip_segment, channel="sms", unit=units["seoul-hotel"], holdout_pct=0,
+        variants=[services.VariantInput(body="{{ name }}:{{ tier }}:{{ points }}:{{ best_product }}:{{ unit }}")])
+    bodies = {s["name"]: s["body"] for s in services.preview_campaign(campaign=campaign, user=mina)["samples"]}
+    assert bodies["김지수"].startswith("김지수:VIP:14,500:") and bodies["김지수"].endswith(":한빛호텔 서울")
+    assert bodies["이민호"].startswith("이민호:Gold:2,500:")
