@@ -88,6 +88,7 @@ class Command(BaseCommand):
         if not CustomerMetrics.objects.exists():
             self.stdout.write("Customer analysis: the first metrics snapshot…")
             call_command("analytics", "refresh", stdout=self.stdout)
+        call_command("playbook_demo", stdout=self.stdout)
 
     @transaction.atomic
     def _ensure_accounts(self):
