@@ -43,7 +43,7 @@ def change_and_wait(page, locator, action) -> None:
     """Do something that makes the builder post, and wait for htmx to swap the answer in."""
     with page.expect_response(re.compile(r"/segments/new/$")):
         action(locator)
-    expect(page.locator(".htmx-request")).to_have_count(0)
+    expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling")).to_have_count(0)
 
 
 def test_a_manager_builds_a_segment_sends_a_winback_and_reads_the_report(new_page, live_server, mina, vips, units, screenshot):
