@@ -35,7 +35,6 @@ from .senders import Sender, opt_out_page_url, read_unsubscribe_token, sender_fo
 logger = logging.getLogger("dangol.messaging")
 
 NOT_DISPATCHED = {Channel.POST: "print", Channel.PHONE: "call"}  # handed over by printing / the call list
-BULK_CHUNK = 2000
 _VERDICT_STATUS = {compliance.SEND: Status.QUEUED, compliance.HOLD: Status.HELD, compliance.BLOCK: Status.BLOCKED}
 
 
@@ -210,128 +209,28 @@ def send_test(*, actor: Actor, channel: str, to_address: str, body: str, subject
 
 
 def send_bulk(*, rows: Iterable[dict], channel: str, kind: str, source: str, occurrence: str, unit=None,
-              actor: Actor | None = None, body: str = "", subject: str = "", template_code: str = "") -> dict:
-    """Queue one message per row, set-based (a 200k-recipient campaign is a few hundred statements).
+              actor: Actor | None = None, body: str = "", subject: str = "", template_code: str = "",
+              chunk_size: int | None = None) -> dict:
+    """Queue one message per row, set-based (a 200k-recipient campaign is a few statements per 20,000 rows).
 
     ``rows``: dicts with ``customer_id`` and optionally ``body``, ``subject``, ``variables`` (else the call's
-    ``body``/``subject``). Compliance is decided in SQL (``compliance.annotate_decisions``, the twin of ``decide``).
-    Rows whose key exists already are left alone (idempotent). Returns counts: total, created, existing, queued, held,
-    blocked and ``by_reason``. Bad input raises ValidationError and writes nothing (one transaction)."""
-    occurrence = str(occurrence)
-    _validate_call(channel=channel, kind=kind, source=source, occurrence=occurrence, template_code=template_code)
-    subtype = subtype_for(channel, kind, template_code)
-    sender = sender_for(unit)
-    provider = provider_name(channel)
-    now = timezone.now()
-    counts = Counter()
-    by_reason = Counter()
-    created_any = False
-    with transaction.atomic():
-        chunk: list[dict] = []
-        for row in rows:
-            chunk.append(row)
-            if len(chunk) >= BULK_CHUNK:
-                created_any |= _bulk_chunk(chunk, channel, kind, subtype, source, occurrence, unit, actor, body, subject, template_code,
-                                           sender, provider, now, counts, by_reason)
-                chunk = []
-        if chunk:
-            created_any |= _bulk_chunk(chunk, channel, kind, subtype, source, occurrence, unit, actor, body, subject, template_code,
-                                       sender, provider, now, counts, by_reason)
-        if created_any and channel not in NOT_DISPATCHED:
-            transaction.on_commit(kick_dispatch)
-    return {"total": counts["total"], "created": counts["created"], "existing": counts["existing"], "queued": counts["queued"],
-            "held": counts["held"], "blocked": counts["blocked"], "by_reason": dict(by_reason)}
+    ``body``/``subject``). Compliance is decided in SQL (``compliance.annotate_decisions``, the twin of ``decide``),
+    each created message gets its ``send`` Decision row. Rows whose key exists already are left alone (idempotent).
+    Returns counts: total, created, existing, queued, held, blocked and ``by_reason`` (of the created messages).
+    Bad input (unknown customers, text a channel cannot carry) raises ValidationError before anything is written.
+    Outside a transaction every chunk of ``chunk_size`` (20,000) rows commits on its own so that delivery starts while
+    the rest is queued; a re-run after a crash resumes where it stopped (see ``messaging.bulk``). Inside the caller's
+    transaction, all of it stays in that transaction."""
+    from . import bulk
+
+    return bulk.send_bulk(rows=rows, channel=channel, kind=kind, source=source, occurrence=occurrence, unit=unit, actor=actor,
+                          body=body, subject=subject, template_code=template_code, chunk_size=chunk_size)
 
 
-def _bulk_chunk(chunk, channel, kind, subtype, source, occurrence, unit, actor, body, subject, template_code, sender, provider, now,
-                counts, by_reason) -> bool:
-    try:
-        ids = [int(r["customer_id"]) for r in chunk]
-    except (KeyError, TypeError, ValueError):
-        raise ValidationError({"rows": [_("Every row needs a customer_id.")]})
-    counts["total"] += len(ids)
-    keys = {cid: idempotency_key(source=source, customer_id=cid, channel=channel, occurrence=occurrence) for cid in ids}
-    existing = set(Message.objects.filter(idempotency_key__in=list(keys.values())).values_list("idempotency_key", flat=True))
-    counts["existing"] += len(existing)
-    verdicts = {cid: (outcome, reason, to) for cid, outcome, reason, to in compliance.annotate_decisions(
-        Customer.objects.filter(pk__in=ids), channel=channel, kind=kind, subtype=subtype, now=now,
-    ).values_list("pk", "m_outcome", "m_reason", "m_to")}
-    if channel == Channel.POST:
-        verdict_addresses = compliance.addresses_for([c for c, v in verdicts.items() if v[0] != compliance.BLOCK], channel)
-    else:
-        verdict_addresses = None
-    unknown = [cid for cid in ids if cid not in verdicts]
-    if unknown:
-        raise ValidationError({"rows": [_("Unknown customers: %(ids)s") % {"ids": ", ".join(map(str, unknown[:10]))}]})
-    release = compliance.next_morning(now)
-    messages, seen = [], set()
-    for row, cid in zip(chunk, ids):
-        key = keys[cid]
-        if key in existing or key in seen:
-            continue
-        seen.add(key)
-        outcome, reason, to = verdicts[cid]
-        rendered = render(channel=channel, kind=kind, subtype=subtype, body=row.get("body", body), subject=row.get("subject", subject),
-                          variables=row.get("variables"), sender=sender, customer_id=cid)
-        status = _VERDICT_STATUS[outcome]
-        if verdict_addresses is not None:
-            to = verdict_addresses.get(cid, "")
-        messages.append(Message(
-            idempotency_key=key, source=source, occurrence=occurrence, customer_id=cid, unit=unit, channel=channel,
-            subtype=rendered.subtype, kind=kind, template_code=template_code, variables=row.get("variables") or {},
-            to_address=to if status != Status.BLOCKED else "", subject=rendered.subject, body=rendered.body, html=rendered.html,
-            status=status, reason=reason if status != Status.QUEUED else "", provider=provider,
-            next_attempt_at=release if status == Status.HELD else None, created_by=actor.user if actor else None, created_at=now))
-        counts[status] += 1
-        if status != Status.QUEUED:
-            by_reason[reason] += 1
-    if not messages:
-        return False
-    _insert_messages(messages)
-    created = dict(Message.objects.filter(idempotency_key__in=[m.idempotency_key for m in messages], created_at=now)
-                   .values_list("idempotency_key", "id"))
-    counts["created"] += len(created)
-    outcome_of = {Status.QUEUED: "send", Status.HELD: "hold", Status.BLOCKED: "block"}
-    _insert_rows(Decision, ["message_id", "customer_id", "channel", "kind", "stage", "outcome", "reason", "at"], [
-        (created[m.idempotency_key], m.customer_id, channel, kind, "send", outcome_of[m.status], m.reason or verdicts[m.customer_id][1], now)
-        for m in messages if m.idempotency_key in created])
-    return True
-
-
+# The outbox columns send_bulk writes (messaging.bulk), in this order.
 _MESSAGE_COLUMNS = ["idempotency_key", "source", "occurrence", "customer_id", "unit_id", "channel", "subtype", "kind", "template_code",
                     "variables", "to_address", "subject", "body", "html", "status", "reason", "detail", "provider",
                     "provider_message_id", "attempts", "next_attempt_at", "claim_token", "is_test", "created_by_id", "created_at"]
-
-
-def _insert_messages(messages: list[Message]) -> None:
-    """INSERT … ON CONFLICT (idempotency_key) DO NOTHING with executemany: bulk_create spends most of a campaign's
-    time preparing 25 fields per row; this writes the same rows several times faster (SQLite and PostgreSQL)."""
-    _insert_rows(Message, _MESSAGE_COLUMNS, [tuple(getattr(m, c) for c in _MESSAGE_COLUMNS) for m in messages],
-                 conflict="idempotency_key")
-
-
-def _insert_rows(model, columns: list[str], rows: list[tuple], conflict: str = "") -> None:
-    from django.db import connection
-
-    if not rows:
-        return
-    fields = [model._meta.get_field(c) for c in columns]  # attnames (customer_id) resolve too
-    adapters = []
-    for field in fields:
-        internal = field.get_internal_type()
-        if internal == "JSONField":
-            adapters.append(lambda v, f=field: f.get_db_prep_save(v, connection))
-        elif internal == "DateTimeField":
-            adapters.append(lambda v: connection.ops.adapt_datetimefield_value(v) if v is not None else None)
-        else:
-            adapters.append(None)
-    placeholders = ", ".join(["%s"] * len(columns))
-    sql = (f"INSERT INTO {model._meta.db_table} ({', '.join(connection.ops.quote_name(c) for c in columns)}) VALUES ({placeholders})"
-           + (f" ON CONFLICT ({conflict}) DO NOTHING" if conflict else ""))
-    prepared = [tuple(a(v) if a else v for a, v in zip(adapters, row)) for row in rows]
-    with connection.cursor() as cursor:
-        for start in range(0, len(prepared), 1000):
-            cursor.executemany(sql, prepared[start:start + 1000])
 
 
 def preview(*, customer_ids, channel: str, kind: str, now: dt.datetime | None = None, template_code: str = "") -> dict:
@@ -436,10 +335,11 @@ def mark_handed_over(*, message_ids: Iterable[int], actor: Actor) -> int:
 _last_kick = 0.0
 
 
-def kick_dispatch() -> None:
-    """Ask a worker to dispatch soon: at most one enqueue every few seconds per process (a periodic job kicks too)."""
+def kick_dispatch(force: bool = False) -> None:
+    """Ask a worker to dispatch soon: at most one enqueue every few seconds per process (a periodic job kicks too);
+    ``force`` enqueues anyway (send_bulk after its last chunk)."""
     global _last_kick
-    if time.monotonic() - _last_kick < 5:
+    if not force and time.monotonic() - _last_kick < 5:
         return
     _last_kick = time.monotonic()
     try:
