@@ -194,3 +194,11 @@ def test_personal_values_fill_tier_points_and_a_cross_sell_placeholder(vip_segme
     bodies = {s["name"]: s["body"] for s in services.preview_campaign(campaign=campaign, user=mina)["samples"]}
     assert bodies["김지수"].startswith("김지수:VIP:14,500:") and bodies["김지수"].endswith(":한빛호텔 서울")
     assert bodies["이민호"].startswith("이민호:Gold:2,500:")
+
+
+def test_staff_cannot_cancel_an_approved_campaign(vip_segment, staff_at_hotel, mina, units):
+    campaign = draft(staff_at_hotel, vip_segment, units["seoul-hotel"], send_at=timezone.now() + dt.timedelta(days=1))
+    services.approve_campaign(actor=Actor(user=mina), campaign=campaign)
+    with pytest.raises(PermissionDenied):
+        services.cancel_campaign(actor=Actor(user=staff_at_hotel), campaign=campaign)
+    assert services.cancel_campaign(actor=Actor(user=mina), campaign=campaign).status == CampaignStatus.CANCELLED

@@ -221,6 +221,8 @@ def cancel_campaign(*, actor: Actor, campaign: Campaign) -> Campaign:
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status in (CampaignStatus.SENT, CampaignStatus.CANCELLED, CampaignStatus.SENDING):
         raise ValidationError(_("This campaign can no longer be cancelled."))
+    if campaign.status == CampaignStatus.APPROVED and not may_approve(actor.user):
+        raise PermissionDenied(_("Only a manager or an admin cancels an approved campaign."))
     campaign.status, campaign.next_run_at = CampaignStatus.CANCELLED, None
     campaign.save(update_fields=["status", "next_run_at"])
     audit.record(actor=actor, action="campaign.cancel", obj=campaign, fields=["status"])
