@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from dangol.core.permissions import Action, may
 from dangol.core import audit
 from dangol.core.audit import Actor
 from dangol.core.models import AuditEvent, BusinessUnit, User
@@ -45,12 +46,12 @@ def may_handle_requests(user: User) -> bool:
 
 
 def may_erase(user: User) -> bool:
-    """Erasure cannot be undone: admins only."""
-    return user.sees_all_units
+    """Erasure cannot be undone: admins only (the role table of ``core.permissions``)."""
+    return may(user, Action.ERASE)
 
 
 def may_review_access_log(user: User) -> bool:
-    return user.sees_all_units
+    return may(user, Action.VIEW_ACCESS_LOG)
 
 
 # ---------------------------------------------------------------- consents
