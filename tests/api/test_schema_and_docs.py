@@ -20,6 +20,22 @@ EXPECTED = {
     "/api/v1/customers/{id}/coupons/{coupon_id}/use": {"post"},
     "/api/v1/customers/{id}/referral": {"post"},
     "/api/v1/loyalty/members/lookup": {"post"},
+    "/api/v1/customers/{id}/stamps": {"get", "post"},
+    "/api/v1/customers/{id}/consents": {"get", "post"},
+    "/api/v1/customers/{id}/consents/withdraw": {"post"},
+    "/api/v1/customers/{id}/export": {"get"},
+    "/api/v1/privacy/requests": {"get", "post"},
+    "/api/v1/privacy/requests/{id}": {"get"},
+    "/api/v1/privacy/requests/{id}/complete": {"post"},
+    "/api/v1/privacy/requests/{id}/refuse": {"post"},
+    "/api/v1/cases": {"get", "post"},
+    "/api/v1/cases/{id}": {"get"},
+    "/api/v1/cases/{id}/status": {"post"},
+    "/api/v1/cases/{id}/entries": {"post"},
+    "/api/v1/segments": {"get"},
+    "/api/v1/segments/count": {"post"},
+    "/api/v1/segments/{id}/count": {"get"},
+    "/api/v1/segments/{id}/members": {"get"},
 }
 
 
