@@ -192,11 +192,6 @@ class Chart:
     summary: str = ""  # the label of its numbers' <details>; "Numbers" when empty
     extra: "Chart | None" = None  # a second table shown in the same card
 
-    @property
-    def max_width(self) -> int:
-        """Scaled up at most this far on a wide screen, so that a small chart's text does not grow huge."""
-        return round(self.width * 1.6)
-
 
 LIGHT, DARK = (236, 246, 241), (11, 110, 79)
 SEGMENT_COLOURS = {
