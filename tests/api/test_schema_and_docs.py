@@ -36,6 +36,9 @@ EXPECTED = {
     "/api/v1/segments/count": {"post"},
     "/api/v1/segments/{id}/count": {"get"},
     "/api/v1/segments/{id}/members": {"get"},
+    "/api/v1/campaigns": {"get"},
+    "/api/v1/campaigns/{id}": {"get"},
+    "/api/v1/campaigns/{id}/results": {"get"},
 }
 
 

@@ -113,3 +113,115 @@ class RulesCountView(ApiView):
             return Response({"count": selectors.count_matching(tree, unit=unit, user=request.user)})
         except ValidationError as exc:
             raise exceptions.ValidationError({"rules": exc.messages})
+
+
+# --- campaigns: status and results (read-only; drafting and approval stay in the staff app) ------------------------
+
+CAMPAIGN_TAGS = ["campaigns"]
+CAMPAIGN_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="Campaign id.")
+
+
+class CampaignSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    unit = serializers.CharField(allow_null=True, help_text="code of the sending unit; null: the group")
+    segment = serializers.IntegerField(help_text="segment id")
+    channel = serializers.CharField()
+    kind = serializers.CharField(help_text="ad or info")
+    status = serializers.CharField()
+    holdout_pct = serializers.IntegerField()
+    send_at = serializers.DateTimeField(allow_null=True)
+    recurrence = serializers.CharField()
+    approved_at = serializers.DateTimeField(allow_null=True)
+    last_sent_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class GroupSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    customers = serializers.IntegerField()
+    buyers = serializers.IntegerField()
+    revenue = serializers.IntegerField(help_text="KRW, net, within the attribution window")
+    per_customer = serializers.FloatField()
+    uplift = inline_serializer("CampaignUplift", {
+        "difference": serializers.FloatField(help_text="KRW per customer, treated − holdout"),
+        "low": serializers.FloatField(), "high": serializers.FloatField(help_text="95 % confidence interval"),
+        "significant": serializers.BooleanField(),
+    }, allow_null=True)
+
+
+class CampaignResultsSerializer(serializers.Serializer):
+    campaign = serializers.IntegerField()
+    messages = serializers.DictField(child=serializers.IntegerField(), help_text="messages per status")
+    clicks = serializers.IntegerField()
+    coupons_issued = serializers.IntegerField()
+    coupons_used = serializers.IntegerField()
+    treated = GroupSerializer()
+    holdout = GroupSerializer()
+    variants = GroupSerializer(many=True)
+    message_cost = serializers.IntegerField(help_text="KRW")
+    incremental_revenue = serializers.FloatField(help_text="KRW")
+    roi = serializers.FloatField(allow_null=True)
+    window_start = serializers.DateTimeField(allow_null=True)
+    window_end = serializers.DateTimeField(allow_null=True)
+
+
+def campaign_in_scope(user, campaign_id: int):
+    campaign = selectors.campaigns_for(user).select_related("unit").filter(pk=campaign_id).first()
+    if campaign is None:
+        raise Http404
+    return campaign
+
+
+def campaign_out(c) -> dict:
+    return {"id": c.pk, "name": c.name, "unit": c.unit.code if c.unit else None, "segment": c.segment_id,
+            "channel": c.channel, "kind": c.kind, "status": c.status, "holdout_pct": c.holdout_pct, "send_at": c.send_at,
+            "recurrence": c.recurrence, "approved_at": c.approved_at, "last_sent_at": c.last_sent_at,
+            "created_at": c.created_at}
+
+
+def _group(g) -> dict:
+    u = g.uplift
+    return {"label": str(g.label), "customers": g.customers, "buyers": g.buyers, "revenue": int(g.revenue),
+            "per_customer": float(g.per_customer),
+            "uplift": None if u is None else {"difference": u.difference, "low": u.low, "high": u.high,
+                                              "significant": u.significant}}
+
+
+class CampaignListView(ApiView, GenericAPIView):
+    pagination_class = ApiPagination
+
+    @extend_schema(operation_id="campaigns_list", tags=CAMPAIGN_TAGS, summary="Campaigns of your business units",
+                   responses={200: CampaignSerializer(many=True), **error_responses(401)})
+    def get(self, request):
+        page = self.paginate_queryset(selectors.campaigns_for(request.user).select_related("unit").order_by("id"))
+        return self.get_paginated_response([campaign_out(c) for c in page])
+
+
+class CampaignDetailView(ApiView):
+    @extend_schema(operation_id="campaigns_retrieve", tags=CAMPAIGN_TAGS, summary="A campaign and its status",
+                   parameters=[CAMPAIGN_ID], responses={200: CampaignSerializer, **error_responses(401, 404)})
+    def get(self, request, pk: int):
+        return Response(campaign_out(campaign_in_scope(request.user, pk)))
+
+
+class CampaignResultsView(ApiView):
+    @extend_schema(operation_id="campaigns_results", tags=CAMPAIGN_TAGS, summary="What a campaign earned",
+                   description="Messages by status, clicks, coupons, and revenue of the recipients within the "
+                               "attribution window against the holdout (uplift with a 95 % confidence interval), per "
+                               "variant, and ROI. 404 until the campaign has been sent.",
+                   parameters=[CAMPAIGN_ID], responses={200: CampaignResultsSerializer, **error_responses(401, 404)})
+    def get(self, request, pk: int):
+        from dangol.campaigns.results import campaign_results
+
+        campaign = campaign_in_scope(request.user, pk)
+        result = campaign_results(campaign)
+        if result is None:
+            raise Http404
+        return Response({
+            "campaign": campaign.pk, "messages": result.messages, "clicks": result.clicks,
+            "coupons_issued": result.coupons_issued, "coupons_used": result.coupons_used,
+            "treated": _group(result.treated), "holdout": _group(result.holdout),
+            "variants": [_group(v) for v in result.variants], "message_cost": result.message_cost,
+            "incremental_revenue": float(result.incremental_revenue), "roi": result.roi,
+            "window_start": result.window_start, "window_end": result.window_end})
