@@ -325,7 +325,7 @@ def kpis(f: DashboardFilter) -> Kpis:
         Kpi("top20_share", _("Revenue share of the top 20 %"), _share(now["top"], now["revenue"]),
             _share(before["top"], before["revenue"]), "share",
             _("The Pareto check: how much of the customers' revenue the best-paying fifth of them brought. "
-              "Around 80 % is the classic 80/20; the higher, the more the business depends on a few customers."),
+              "Around 80 percent is the classic 80/20; the higher, the more the business depends on a few customers."),
             higher_is_better=False),
         Kpi("avg_clv", _("Average CLV (12 months)"), int(round(snapshot["avg_clv"])) if snapshot["avg_clv"] is not None else None,
             None, "won",
