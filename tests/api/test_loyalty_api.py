@@ -152,6 +152,43 @@ def test_the_member_number_finds_a_member_of_another_unit_and_makes_them_known_h
     assert post(bora_api, "/api/v1/loyalty/members/lookup", {"member_number": "123"}).status_code == 404
 
 
+def test_a_coupon_code_is_checked_then_used_once_at_any_unit_of_the_group(bora_api, program, tiers, make_customer, units):  # noqa: F811
+    from dangol.loyalty.models import CouponTemplate
+
+    hotel_member = make_customer("seoul-hotel", name="최유나")  # not known to the bakery yet
+    [coupon_id] = issue_coupons(template=tiers["welcome"], customer_ids=[hotel_member.pk], source="campaign")
+    code = Coupon.objects.get(pk=coupon_id).code
+    typed = f" {code[:4].lower()}-{code[4:]} "
+    check = post(bora_api, "/api/v1/coupons/validate", {"code": typed})
+    assert check.status_code == 200
+    assert check.json()["valid"] is True and check.json()["errors"] == {} and check.json()["customer_name"] == "최*나"
+    assert Coupon.objects.get(pk=coupon_id).status == "active"  # checking writes nothing
+    used = post(bora_api, "/api/v1/coupons/redeem", {"code": code, "unit": "bakery"})
+    assert used.status_code == 200 and used.json()["coupon"]["status"] == "used"
+    assert Membership.objects.filter(customer=hotel_member, unit__code="bakery").exists()
+    again = post(bora_api, "/api/v1/coupons/redeem", {"code": code})
+    assert again.status_code == 400 and again.json()["errors"] == {"coupon": ["This coupon has already been used."]}
+    assert post(bora_api, "/api/v1/coupons/validate", {"code": code}).json()["valid"] is False
+    # Only at the hotel: refused at the bakery, with the reason, and nothing changes.
+    hotel_only = CouponTemplate.objects.create(name="Hotel spa", kind="amount", value=5_000, valid_days=30, unit=units["seoul-hotel"])
+    [spa_id] = issue_coupons(template=hotel_only, customer_ids=[hotel_member.pk], source="campaign")
+    spa_code = Coupon.objects.get(pk=spa_id).code
+    assert post(bora_api, "/api/v1/coupons/validate", {"code": spa_code}).json()["errors"]["unit"]
+    assert post(bora_api, "/api/v1/coupons/redeem", {"code": spa_code}).status_code == 400
+    assert Coupon.objects.get(pk=spa_id).status == "active"
+    assert post(bora_api, "/api/v1/coupons/redeem", {"code": spa_code, "unit": "seoul-hotel"}).status_code == 403
+
+
+@pytest.mark.parametrize("body, status_code", [
+    ({}, 400), ({"code": ""}, 400), ({"code": "NOPE0000"}, 404), ({"code": 12}, 404),
+    ({"code": "A" * 41}, 400), ({"code": "ABC", "extra": 1}, 400), ({"code": "'; DROP TABLE loyalty_coupon; --"}, 404),
+])
+def test_bad_coupon_codes_are_answered_clearly(bora_api, program, body, status_code):  # noqa: F811
+    for url in ("/api/v1/coupons/validate", "/api/v1/coupons/redeem"):
+        assert post(bora_api, url, body).status_code == status_code
+    assert Coupon.objects.count() == 0
+
+
 def test_the_schema_documents_the_loyalty_endpoints(db):
     from drf_spectacular.validation import validate_schema
 

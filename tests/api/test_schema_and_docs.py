@@ -39,6 +39,8 @@ EXPECTED = {
     "/api/v1/campaigns": {"get"},
     "/api/v1/campaigns/{id}": {"get"},
     "/api/v1/campaigns/{id}/results": {"get"},
+    "/api/v1/coupons/validate": {"post"},
+    "/api/v1/coupons/redeem": {"post"},
 }
 
 

@@ -12,4 +12,6 @@ urlpatterns: list = [
     path("customers/<int:pk>/coupons/<int:coupon_id>/use", views.CouponUseView.as_view(), name="customer_coupon_use"),
     path("customers/<int:pk>/stamps", views.StampsView.as_view(), name="customer_stamps"),
     path("loyalty/members/lookup", views.MemberLookupView.as_view(), name="loyalty_member_lookup"),
+    path("coupons/validate", views.CouponValidateView.as_view(), name="coupons_validate"),
+    path("coupons/redeem", views.CouponRedeemView.as_view(), name="coupons_redeem"),
 ]

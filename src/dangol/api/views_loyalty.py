@@ -20,7 +20,7 @@ from dangol.loyalty import services as loyalty_services
 from dangol.loyalty import stamps as loyalty_stamps
 from dangol.loyalty.models import Coupon
 
-from .serializers import ErrorSerializer
+from .serializers import ErrorSerializer, StrictSerializer
 from .serializers_loyalty import (
     AdjustSerializer,
     CouponSerializer,
@@ -253,3 +253,71 @@ class StampsView(ApiView):
         return Response({"entry": result.entry.pk, "replayed": result.replayed,
                          "card": StampCardStateSerializer(state).data, "coupons": CouponSerializer(coupons, many=True).data},
                         status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED)
+
+
+# --- coupons by code (a POS scanning the code a campaign sent) ---------------------------------------------------------
+
+class CouponCodeSerializer(StrictSerializer):
+    code = serializers.CharField(max_length=40, help_text="The coupon code (case, spaces and dashes ignored).")
+    unit = serializers.SlugField(max_length=40, required=False, help_text="Where it is used; optional with one unit.")
+
+
+class CouponCheckSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
+                                   help_text="Why it cannot be used here now (empty when valid).")
+    coupon = CouponSerializer()
+    customer = serializers.IntegerField(help_text="customer id")
+    customer_name = serializers.CharField(help_text="masked")
+
+
+def coupon_by_code(request) -> tuple:
+    """The coupon named by the body's code and the unit where it would be used. A code is a bearer credential: the
+    coupon's customer need not be known to the unit yet (a group-wide coupon can be used at any unit of the group)."""
+    body = CouponCodeSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    unit = unit_in_scope(request.user, body.validated_data.get("unit"))
+    code = "".join(ch for ch in body.validated_data["code"].upper() if ch.isalnum())
+    coupon = Coupon.objects.select_related("template", "template__unit", "customer").filter(code=code).first()
+    if coupon is None:
+        raise Http404
+    return coupon, unit
+
+
+def coupon_check(coupon, unit) -> dict:
+    from dangol.core.masking import mask_name
+
+    problem = loyalty_services.coupon_problem(coupon, unit=unit) or {}
+    return {"valid": not problem, "errors": problem, "coupon": CouponSerializer(coupon).data, "customer": coupon.customer_id,
+            "customer_name": mask_name(coupon.customer.name)}
+
+
+class CouponValidateView(ApiView):
+    required_scope = "coupons:read"
+
+    @extend_schema(
+        operation_id="coupons_validate", tags=TAGS, summary="Check a coupon code before a sale",
+        description="Answers whether the coupon can be used at the unit now, and why not (used, expired, void, another "
+                    "unit). Nothing is written. An unknown code gives 404.",
+        request=CouponCodeSerializer, responses={200: CouponCheckSerializer, **error_responses(400, 401, 403, 404)},
+    )
+    def post(self, request):
+        coupon, unit = coupon_by_code(request)
+        return Response(coupon_check(coupon, unit))
+
+
+class CouponRedeemView(ApiView):
+    required_scope = "coupons:write"
+
+    @extend_schema(
+        operation_id="coupons_redeem", tags=TAGS, summary="Use a coupon by its code",
+        description="Once only, under a row lock: a second use, an expired, void or other unit's coupon gives 400 and "
+                    "changes nothing. The customer becomes known to the unit (as with a member card). Send an "
+                    "`Idempotency-Key` header so that a retried request answers the first result.",
+        request=CouponCodeSerializer, responses={200: CouponCheckSerializer, **error_responses(400, 401, 403, 404)},
+    )
+    def post(self, request):
+        coupon, unit = coupon_by_code(request)
+        used = loyalty_services.use_coupon(actor=api_actor(request), coupon=coupon, unit=unit)
+        customer_services.link_to_unit(actor=api_actor(request), customer=coupon.customer, unit=unit)
+        return Response(coupon_check(used, unit))

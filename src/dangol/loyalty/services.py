@@ -306,21 +306,31 @@ def adjust_points(*, actor: Actor, customer: Customer, points, reason: str, unit
 
 # --- coupons -------------------------------------------------------------------------------------------------------------
 
+def coupon_problem(coupon: Coupon, *, unit: BusinessUnit | None, now: dt.datetime | None = None) -> dict | None:
+    """Why the coupon cannot be used at ``unit`` now ({field: [message]}), or None: the counter's check, also asked
+    before a sale by a POS (``use_coupon`` asks it again under the row lock)."""
+    now = now or timezone.now()
+    if unit is None:
+        return {"unit": [_("Choose the business unit where the coupon is used.")]}
+    if coupon.status == CouponStatus.USED:
+        return {"coupon": [_("This coupon has already been used.")]}
+    if coupon.status != CouponStatus.ACTIVE:
+        return {"coupon": [_("This coupon is no longer valid.")]}
+    if coupon.expires_at <= now:
+        return {"coupon": [_("This coupon has expired.")]}
+    if coupon.template.unit_id and coupon.template.unit_id != unit.pk:
+        return {"unit": [_("This coupon is only valid at %(unit)s.") % {"unit": coupon.template.unit}]}
+    return None
+
+
 @transaction.atomic
 def use_coupon(*, actor: Actor, coupon: Coupon, unit: BusinessUnit | None, now: dt.datetime | None = None) -> Coupon:
     """Mark a coupon of the wallet used at a unit's counter (once: the row is locked while it is checked)."""
     now = now or timezone.now()
     locked = Coupon.objects.select_for_update().select_related("template").get(pk=coupon.pk)
-    if unit is None:
-        raise ValidationError({"unit": [_("Choose the business unit where the coupon is used.")]})
-    if locked.status == CouponStatus.USED:
-        raise ValidationError({"coupon": [_("This coupon has already been used.")]})
-    if locked.status != CouponStatus.ACTIVE:
-        raise ValidationError({"coupon": [_("This coupon is no longer valid.")]})
-    if locked.expires_at <= now:
-        raise ValidationError({"coupon": [_("This coupon has expired.")]})
-    if locked.template.unit_id and locked.template.unit_id != unit.pk:
-        raise ValidationError({"unit": [_("This coupon is only valid at %(unit)s.") % {"unit": locked.template.unit}]})
+    problem = coupon_problem(locked, unit=unit, now=now)
+    if problem:
+        raise ValidationError(problem)
     locked.status, locked.used_at, locked.used_unit, locked.used_by = CouponStatus.USED, now, unit, actor.user
     locked.save(update_fields=["status", "used_at", "used_unit", "used_by"])
     _timeline(locked.customer_id, _("Coupon used: %(name)s") % {"name": locked.template.name}, at=now, unit_id=unit.pk,
