@@ -138,7 +138,7 @@ def test_chunks_commit_and_a_rerun_after_a_crash_resumes(crowd):
         with pytest.raises(RuntimeError):
             messaging.send_bulk(**call)
     assert Message.objects.filter(source="notice:crash").count() == 6 and Decision.objects.count() == 6
-    assert kick.call_count == 2  # after each committed chunk: workers could start on them
+    assert kick.call_args_list == [mock.call(), mock.call(), mock.call(force=True)]  # after each committed chunk, then once more
     with mock.patch.object(messaging, "kick_dispatch") as kick:
         counts = messaging.send_bulk(**call)
     assert counts["existing"] == 6 and counts["created"] == len(rows) - 6

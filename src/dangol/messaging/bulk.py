@@ -76,18 +76,22 @@ def send_bulk(*, rows: Iterable[dict], channel: str, kind: str, source: str, occ
     outer = connection.in_atomic_block
     size = max(1, int(chunk_size or CHUNK))
     outcomes: Counter = Counter()
-    for start in range(0, len(prepared.ids), size):
-        part = slice(start, start + size)
-        with transaction.atomic():
-            created = _write_chunk(prepared, part, call, outcomes)
-        if created and dispatched and not outer:
-            services.kick_dispatch()  # committed: the workers may start on this chunk
-    created_total = sum(outcomes.values())
-    if created_total and dispatched:
-        if outer:
-            transaction.on_commit(lambda: services.kick_dispatch(force=True))
-        else:
-            services.kick_dispatch(force=True)  # the last chunk must not wait for the periodic job
+    try:
+        for start in range(0, len(prepared.ids), size):
+            part = slice(start, start + size)
+            with transaction.atomic():
+                created = _write_chunk(prepared, part, call, outcomes)
+            if created and dispatched and not outer:
+                services.kick_dispatch()  # committed: the workers may start on this chunk (at most one kick per 5 s)
+    finally:
+        # After the last chunk — or a failure in the middle, the committed chunks being queued — the workers are asked
+        # once more whatever the throttle, so nothing waits for the periodic job.
+        created_total = sum(outcomes.values())
+        if created_total and dispatched:
+            if outer:
+                transaction.on_commit(lambda: services.kick_dispatch(force=True))
+            else:
+                services.kick_dispatch(force=True)
     by_reason = Counter()
     status_counts = Counter()
     for (outcome, reason), n in outcomes.items():

@@ -15,7 +15,6 @@ import html as html_lib
 import logging
 import time
 import uuid
-from collections import Counter
 from typing import Iterable
 
 from django.conf import settings
