@@ -34,7 +34,8 @@ def test_it_opens_a_case_with_its_due_time_timeline_entry_membership_and_confirm
     entry = Interaction.objects.get(customer=customer, kind=InteractionKind.CASE)
     assert entry.ref_type == "service.case" and entry.ref_id == case.pk and "Stale bread" in entry.summary
     message = Message.objects.get(source=f"service:case:{case.pk}", occurrence="opened")
-    assert message.kind == "info" and message.channel == "sms" and f"no. {case.pk}" in message.body
+    # Customers get their messages in Korean (the language of the business), whatever the clerk's screen shows.
+    assert message.kind == "info" and message.channel == "sms" and f"(접수번호 {case.pk})" in message.body
 
 
 def test_the_sla_rule_of_type_and_priority_sets_the_due_time_and_an_edited_rule_wins(bora, customer, units):

@@ -160,7 +160,7 @@ def create_campaign(*, actor: Actor, name: str, segment: Segment, channel: str, 
     except (TypeError, ValueError):
         raise ValidationError({"holdout_pct": [_("Enter whole numbers.")]})
     if not 0 <= holdout_pct <= 90:
-        raise ValidationError({"holdout_pct": [_("The holdout is 0 to 90 % of the segment.")]})
+        raise ValidationError({"holdout_pct": [_("The holdout is 0 to 90 percent of the segment.")]})
     if not 1 <= attribution_days <= 365:
         raise ValidationError({"attribution_days": [_("The attribution window is 1 to 365 days.")]})
     if recurrence not in Recurrence.values:

@@ -207,8 +207,9 @@ def _reward_locked(customer_id: int, card: StampCard, now: dt.datetime, *, unit_
         for coupon_id in coupon_ids])
     Interaction.objects.create(
         customer_id=customer_id, kind=TIMELINE_KIND, occurred_at=now, unit_id=card.unit_id,
-        summary=(ngettext("Stamp card %(card)s complete: %(reward)s in the wallet",
-                          "Stamp card %(card)s complete %(n)s times: %(n)s × %(reward)s in the wallet", rewards)
+        # Two messages rather than ngettext: the singular names no count, which gettext's plural check refuses.
+        summary=((_("Stamp card %(card)s complete: %(reward)s in the wallet") if rewards == 1 else
+                  _("Stamp card %(card)s complete %(n)s times: %(n)s × %(reward)s in the wallet"))
                  % {"card": card.name, "reward": card.reward.name, "n": rewards})[:300],
         ref_type="loyalty.stampcard", ref_id=card.pk)
     events.emit("stamp_card_completed", customer_id=customer_id, card_id=card.pk, coupon_ids=coupon_ids)

@@ -324,7 +324,7 @@ class CampaignForm(forms.Form):
     share_a = forms.IntegerField(label=gettext_lazy("Share of variant A (%)"), min_value=1, max_value=99, initial=50, required=False)
     holdout_pct = forms.IntegerField(label=gettext_lazy("Holdout (%)"), min_value=0, max_value=90, initial=10)
     offer_kind = forms.ChoiceField(label=gettext_lazy("Offer"), choices=OfferKind.choices, required=False)
-    offer_value = forms.IntegerField(label=gettext_lazy("Offer value (% or KRW)"), min_value=1, required=False)
+    offer_value = forms.IntegerField(label=gettext_lazy("Offer value (percent or KRW)"), min_value=1, required=False)
     offer_valid_days = forms.IntegerField(label=gettext_lazy("Coupon valid for (days)"), min_value=1, max_value=365, initial=14,
                                           required=False)
     send_at = forms.DateTimeField(label=gettext_lazy("Send at (empty: when approved)"), required=False,
@@ -479,7 +479,7 @@ class AutomationForm(forms.Form):
     body = forms.CharField(label=gettext_lazy("Message"), widget=forms.Textarea(attrs={"rows": 3}))
     holdout_pct = forms.IntegerField(label=gettext_lazy("Holdout (%)"), min_value=0, max_value=90, initial=10)
     offer_kind = forms.ChoiceField(label=gettext_lazy("Offer"), choices=OfferKind.choices, required=False)
-    offer_value = forms.IntegerField(label=gettext_lazy("Offer value (% or KRW)"), min_value=1, required=False)
+    offer_value = forms.IntegerField(label=gettext_lazy("Offer value (percent or KRW)"), min_value=1, required=False)
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
