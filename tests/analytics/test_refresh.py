@@ -166,6 +166,29 @@ def test_stages_are_suggested_by_rule_and_the_customers_stage_is_left_alone(busi
     assert suggested == {"kim": "customer", "lee": "advocate", "choi": "customer", "jung": "regular", "park": "prospect"}
 
 
+def test_the_rules_stage_becomes_the_customers_unless_staff_chose_it(business, alice):
+    from dangol.customers.services import CustomerInput, update_customer
+
+    kim, lee, jung, park = (business[n] for n in ("kim", "lee", "jung", "park"))
+    Customer.objects.filter(pk=lee.pk).update(stage="partner")  # partner: staff's call, never changed by rules
+    current = Customer.objects.get(pk=jung.pk)
+    update_customer(actor=Actor(user=alice), customer=current,  # saving a profile without touching the stage: no claim
+                    data=CustomerInput(name="정하은", gender=current.gender, stage=current.stage))
+    assert not Customer.objects.get(pk=jung.pk).stage_set_by_staff
+    update_customer(actor=Actor(user=alice), customer=current,  # a manager makes jung an advocate by hand
+                    data=CustomerInput(name=current.name, gender=current.gender, stage="advocate"))
+    assert Customer.objects.get(pk=jung.pk).stage_set_by_staff
+    run = refresh()
+    stages = dict(Customer.objects.filter(pk__in=[c.pk for c in business.values()]).values_list("name", "stage"))
+    assert stages == {"김민준": "customer", "이서연": "partner", "최유나": "customer", "정하은": "advocate", "박지호": "prospect"}
+    assert row(jung).suggested_stage == "regular"  # suggested, not applied: staff chose
+    assert run.details["stages_changed"] == 0
+    Customer.objects.filter(pk=jung.pk).update(stage_set_by_staff=False)
+    assert refresh().details["stages_changed"] == 1
+    assert Customer.objects.get(pk=jung.pk).stage == "regular"
+    assert refresh().details["stages_changed"] == 0  # nothing left to change
+
+
 def test_a_promoter_in_a_service_survey_is_suggested_as_advocate(business, units):
     from dangol.service import services as service
     from dangol.service.models import Survey
@@ -236,10 +259,10 @@ def test_the_number_of_queries_does_not_grow_with_customers(business, units, pro
     with CaptureQueriesContext(connection) as many:
         refresh()
     assert CustomerMetrics.objects.count() == 35
-    # One query per advocacy source (referrals, survey promoters). SQLite: the snapshot in one executemany. PostgreSQL:
+    # One query per advocacy source (referrals, survey promoters) and one UPDATE of the rules stage. SQLite: the snapshot in one executemany. PostgreSQL:
     # the pending foreign-key checks run before the TRUNCATE (two SET CONSTRAINTS); the six COPY statements go through the driver's own
     # cursor and are not counted; the TRUNCATE and the drop and rebuild of the three secondary indexes are.
-    assert len(many) == len(few) <= (25 if connection.vendor == "postgresql" else 15), [
+    assert len(many) == len(few) <= (26 if connection.vendor == "postgresql" else 16), [
         q["sql"][:80] for q in many.captured_queries]
 
 

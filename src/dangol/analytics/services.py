@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 from dangol.core import audit, bulk
 from dangol.core.audit import Actor
 from dangol.core.models import BusinessUnit
+from dangol.customers import services as customer_services
 
 from . import churn, clv, facts, rfm, stages, summary
 from .models import CustomerMetrics, ModelRun
@@ -89,6 +90,9 @@ def refresh_metrics(*, actor: Actor, as_of: dt.date | None = None, discount_rate
         facts.tune_session()
         computed = _compute(as_of=as_of, rate=float(rate), horizon=horizon, clock=clock)
         _write_snapshot(computed.frame, clock)
+        with clock.phase("apply_stages"):
+            # The rules' stage becomes the customer's, except where staff chose one by hand (and partner, staff's call).
+            computed.details["stages_changed"] = customer_services.apply_rule_stages(table=CustomerMetrics._meta.db_table)
         finished_at = timezone.now()
         run = ModelRun.objects.create(
             as_of=as_of, started_at=started_at, finished_at=finished_at,

@@ -12,9 +12,9 @@ The rules, applied to each live customer as of the refresh day, the first that m
 **partner** (a business relationship: travel agency, corporate account, supplier) is never suggested: it is set by
 staff, and the rules have nothing to say about it.
 
-The result is stored in ``CustomerMetrics.suggested_stage``; ``Customer.stage`` stays what staff or the first
-purchase made it. A staff choice must win over the rules, and the customers app cannot yet tell a stage set by hand
-from one set automatically, so the snapshot only suggests (see the analytics report for the proposed flag).
+The result is stored in ``CustomerMetrics.suggested_stage`` and, at the end of each refresh, becomes the customer's
+stage (``customers.services.apply_rule_stages``) — unless staff chose the stage by hand (``Customer.stage_set_by_staff``,
+set when a profile's stage is changed in the staff app or the API) or the customer is a partner.
 """
 from __future__ import annotations
 

@@ -41,6 +41,8 @@ class Customer(models.Model):
     name = models.CharField(_("name"), max_length=100, db_index=True)
     gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, blank=True, default="")
     stage = models.CharField(_("relationship stage"), max_length=16, choices=Stage.choices, default=Stage.PROSPECT)
+    # Staff chose the stage by hand: the analysis rules (analytics' nightly refresh) leave it alone from then on.
+    stage_set_by_staff = models.BooleanField(_("stage set by staff"), default=False, db_default=False)
     home_unit = models.ForeignKey("core.BusinessUnit", null=True, blank=True, on_delete=models.SET_NULL,
                                   related_name="home_customers", verbose_name=_("registered at"))
     joined_at = models.DateTimeField(_("joined at"))  # indexed descending in Meta

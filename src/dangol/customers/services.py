@@ -171,6 +171,7 @@ def create_customer(*, actor: Actor, unit: BusinessUnit, data: CustomerInput, co
     now = timezone.now()
     customer = Customer.objects.create(
         name=data.name, gender=data.gender, stage=data.stage, home_unit=unit, joined_at=joined_at or now, created_by=actor.user,
+        stage_set_by_staff=data.stage != Stage.PROSPECT,
     )
     Membership.objects.create(customer=customer, unit=unit, joined_at=customer.joined_at, source="registered")
     _apply_profile(customer, data)
@@ -191,8 +192,10 @@ def update_customer(*, actor: Actor, customer: Customer, data: CustomerInput, co
     if consents is not None:
         consents = clean_consents(consents, current_consents(customer))
     before = snapshot(customer)
+    if data.stage != customer.stage:
+        customer.stage_set_by_staff = True  # a stage chosen by hand wins over the analysis rules from now on
     customer.name, customer.gender, customer.stage = data.name, data.gender, data.stage
-    customer.save(update_fields=["name", "gender", "stage", "updated_at"])
+    customer.save(update_fields=["name", "gender", "stage", "stage_set_by_staff", "updated_at"])
     _apply_profile(customer, data)
     changed = [key for key, value in snapshot(customer).items() if before.get(key) != value]
     if consents is not None:
@@ -389,3 +392,24 @@ def on_order_recorded(*, order, actor: Actor | None = None) -> None:
     if not is_refund:
         # First purchase turns a prospect into a customer; later stages are set by analysis rules or staff.
         Customer.objects.filter(pk=order.customer_id, stage=Stage.PROSPECT).update(stage=Stage.CUSTOMER)
+
+
+def apply_rule_stages(*, table: str, customer_column: str = "customer_id", stage_column: str = "suggested_stage") -> int:
+    """Set the stage the analysis rules suggest (a column of ``table``, one row per customer) on every live customer
+    whose stage staff did not choose by hand; partner is staff's call and is never changed. One set-based UPDATE;
+    returns the number of customers whose stage changed."""
+    from django.db import connection
+
+    quote = connection.ops.quote_name
+    customers = quote(Customer._meta.db_table)
+    source, key, stage = quote(table), quote(customer_column), quote(stage_column)
+    suggestion = f"SELECT s.{stage} FROM {source} s WHERE s.{key} = {customers}.id"
+    allowed = [value for value in Stage.values if value != Stage.PARTNER]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {customers} SET stage = ({suggestion}) "
+            f"WHERE NOT stage_set_by_staff AND merged_into_id IS NULL AND stage <> %s "
+            f"AND EXISTS (SELECT 1 FROM {source} s WHERE s.{key} = {customers}.id "
+            f"AND s.{stage} IN ({', '.join(['%s'] * len(allowed))}) AND s.{stage} <> {customers}.stage)",
+            [Stage.PARTNER.value, *allowed])
+        return cursor.rowcount

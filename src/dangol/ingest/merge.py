@@ -88,6 +88,7 @@ def merge_customers(*, actor: Actor, survivor: Customer, merged: Customer, autom
         "name": newer.name or older.name,
         "gender": newer.gender or older.gender,
         "stage": max(s.stage, m.stage, key=_stage_rank),
+        "stage_set_by_staff": s.stage_set_by_staff or m.stage_set_by_staff,
         "joined_at": min(s.joined_at, m.joined_at),
         "home_unit_id": s.home_unit_id or m.home_unit_id,
         # The survivor now holds values as recent as the newer record's: a later merge compares on that.
@@ -98,7 +99,8 @@ def merge_customers(*, actor: Actor, survivor: Customer, merged: Customer, autom
     added_tags = sorted({tag for owner, tag in tag_rows if owner == m.pk} - set(survivor_tags))
 
     before = {
-        "name": s.name, "gender": s.gender, "stage": s.stage, "joined_at": s.joined_at.isoformat(),
+        "name": s.name, "gender": s.gender, "stage": s.stage, "stage_set_by_staff": s.stage_set_by_staff,
+        "joined_at": s.joined_at.isoformat(),
         "home_unit_id": s.home_unit_id, "updated_at": s.updated_at.isoformat(), "tag_ids": survivor_tags,
         "added_tag_ids": added_tags,
     }
@@ -209,7 +211,7 @@ def unmerge(*, actor: Actor, merge: Merge) -> None:
         Customer.tags.through.objects.filter(customer_id=s.pk, tag_id__in=before["added_tag_ids"]).delete()
     Customer.objects.filter(pk=s.pk).update(
         name=before["name"], gender=before["gender"], stage=before["stage"],
-        joined_at=dt.datetime.fromisoformat(before["joined_at"]), home_unit_id=before["home_unit_id"],
+        stage_set_by_staff=before.get("stage_set_by_staff", False), joined_at=dt.datetime.fromisoformat(before["joined_at"]), home_unit_id=before["home_unit_id"],
         updated_at=dt.datetime.fromisoformat(before["updated_at"]),
     )
     Customer.objects.filter(pk=m.pk).update(merged_into=None)
