@@ -29,7 +29,10 @@ from tests.helpers import PASSWORD
 
 UNIT_A, UNIT_B = "bakery", "seoul-hotel"
 SECRET_NAME, SECRET_PHONE, SECRET_EMAIL, SECRET_REF = "비밀손님", "010-9876-4321", "secret.b@example.com", "RCPT-B-SECRET"
-LEAK_MARKERS = [SECRET_NAME, "비**님", "9876", "****-4321", "+821098764321", "secret.b", SECRET_REF]
+LEAK_MARKERS = [SECRET_NAME, "비**님", "****-4321", "+821098764321", "01098764321", "secret.b", SECRET_REF]
+# The phone's middle digits on their own, but not inside a longer number: a Prometheus value such as 0.00198765 on
+# /metrics is not a phone number (a false alarm that once failed CI).
+PHONE_MIDDLE = re.compile(r"(?<![\d.])9876(?![\d.])")
 
 # Pages meant for people without an account: the login, probes, the language switch, the API's schema, links sent to
 # customers (member card, referral, opt-out, survey, partner download), the public help form, provider callbacks.
@@ -201,7 +204,7 @@ def check(name: str, route: str, kwargs, world) -> list[str]:
                     continue
                 body = body_of(response)
                 if role != "admin":
-                    leaked = [m for m in LEAK_MARKERS if m in body]
+                    leaked = [m for m in LEAK_MARKERS if m in body] + PHONE_MIDDLE.findall(body)
                     if leaked:
                         findings.append(f"unit B data {leaked} shown: {cell}")
                     # 400/415 to a POST: refused for its body before the scope was looked at; nothing written
