@@ -72,7 +72,9 @@ def segment_customers(segment: Segment, *, user: User | None = None, now: dt.dat
 
 def count_matching(tree: dict, *, unit: BusinessUnit | None, user: User | None = None, now: dt.datetime | None = None) -> int:
     """The live count. On PostgreSQL a statement timeout (``DANGOL_SEGMENT_COUNT_TIMEOUT_MS``, 15 s) keeps a heavy tree
-    typed into the builder from holding the database: it then raises ValidationError."""
+    typed into the builder from holding the database: it then raises ValidationError. JIT compilation is off for the
+    count: a tree of semi-joins is costed high enough to trigger it, and compiling took ~380 ms of a 2.1 s count on
+    the 1M-customer benchmark (bench/campaigns_bench.py), more than it saved."""
     qs = customers_matching(tree, unit=unit, user=user, now=now).order_by()
     if connection.vendor != "postgresql":
         return qs.count()
@@ -80,7 +82,8 @@ def count_matching(tree: dict, *, unit: BusinessUnit | None, user: User | None =
     try:
         with transaction.atomic():
             with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(timeout)])
+                cursor.execute("SELECT set_config('statement_timeout', %s, true), set_config('jit', 'off', true)",
+                               [str(timeout)])
             return qs.count()
     except OperationalError:
         raise ValidationError(_("Counting took longer than %(s)s seconds: make the rules narrower.") % {"s": timeout // 1000})
