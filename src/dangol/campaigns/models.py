@@ -245,3 +245,46 @@ class AutomationSend(models.Model):
         ordering = ["-at"]
         constraints = [models.UniqueConstraint(fields=["automation", "customer", "occurrence"], name="automationsend_once")]
         indexes = [models.Index(fields=["automation", "at"])]
+
+
+class CustomerFacts(models.Model):
+    """One row per customer holding what the segment rules most often ask, so that a live count reads one table.
+
+    Derived data, never edited: database triggers on the source tables (customer, primary address, birthdays,
+    memberships, orders, the metrics snapshot) put the customer's id in ``FactsDirty`` in the same transaction as the
+    change, and ``facts.refresh`` recomputes the marked rows (before a count, and every minute in the background). See
+    ``facts.py`` for which rules are answered from here."""
+
+    customer = models.OneToOneField("customers.Customer", on_delete=models.CASCADE, primary_key=True,
+                                    related_name="segment_facts")
+    live = models.BooleanField(default=False)  # not merged, not erased, processing not suspended
+    gender = models.CharField(max_length=1, blank=True, default="")
+    stage = models.CharField(max_length=16, blank=True, default="")
+    joined_at = models.DateTimeField(null=True)
+    sido = models.CharField(max_length=20, null=True)  # of the primary address
+    sigungu = models.CharField(max_length=30, null=True)
+    birth_min = models.IntegerField(null=True)  # yyyymmdd of the earliest / latest birthday with a known year
+    birth_max = models.IntegerField(null=True)
+    last_sale_at = models.DateTimeField(null=True)  # counted sales: kind sale, not flagged for review
+    sales = models.IntegerField(default=0)
+    spent = models.BigIntegerField(null=True)  # net: every order not flagged (refunds count against it); null: none
+    units = models.JSONField(default=dict)  # {"u<unit id>": 1} per membership
+    unit_spent = models.JSONField(default=dict)  # {"u<unit id>": net spend there}
+    rfm_segment = models.CharField(max_length=20, null=True)
+    churn_risk = models.FloatField(null=True)
+    p_alive = models.FloatField(null=True)
+    clv_12m = models.BigIntegerField(null=True)
+
+    class Meta:
+        verbose_name = _("segment facts")
+        verbose_name_plural = _("segment facts")
+
+
+class FactsDirty(models.Model):
+    """Customers whose ``CustomerFacts`` row must be recomputed (written by database triggers only)."""
+
+    customer_id = models.BigIntegerField(primary_key=True)
+
+    class Meta:
+        verbose_name = _("segment facts to refresh")
+        verbose_name_plural = _("segment facts to refresh")

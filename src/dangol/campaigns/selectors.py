@@ -19,6 +19,7 @@ from dangol.core.selectors import units_for
 from dangol.customers.models import Customer, Membership
 from dangol.customers.selectors import customers_for
 
+from . import facts as segment_facts
 from . import rules as segment_rules
 from .models import Automation, Campaign, Segment, SegmentKind, SegmentMember
 
@@ -71,11 +72,18 @@ def segment_customers(segment: Segment, *, user: User | None = None, now: dt.dat
 
 
 def count_matching(tree: dict, *, unit: BusinessUnit | None, user: User | None = None, now: dt.datetime | None = None) -> int:
-    """The live count. On PostgreSQL a statement timeout (``DANGOL_SEGMENT_COUNT_TIMEOUT_MS``, 15 s) keeps a heavy tree
-    typed into the builder from holding the database: it then raises ValidationError. JIT compilation is off for the
-    count: a tree of semi-joins is costed high enough to trigger it, and compiling took ~380 ms of a 2.1 s count on
-    the 1M-customer benchmark (bench/campaigns_bench.py), more than it saved."""
-    qs = customers_matching(tree, unit=unit, user=user, now=now).order_by()
+    """The live count. Trees made only of rules that ``facts`` answers are counted on the one-row-per-customer facts
+    table (after refreshing the rows marked since the last refresh); others, or while more than
+    ``facts.FAST_COUNT_MAX_DIRTY`` rows wait for a refresh, on the source tables — the same answer either way.
+
+    On PostgreSQL a statement timeout (``DANGOL_SEGMENT_COUNT_TIMEOUT_MS``, 15 s) keeps a heavy tree typed into the
+    builder from holding the database: it then raises ValidationError. JIT compilation is off for the count: a tree
+    of semi-joins is costed high enough to trigger it, and compiling took ~380 ms of a 2.1 s count on the
+    1M-customer benchmark (bench/campaigns_bench.py), more than it saved."""
+    qs = _facts_matching(tree, unit=unit, user=user, now=now)
+    if qs is None:
+        qs = customers_matching(tree, unit=unit, user=user, now=now)
+    qs = qs.order_by()
     if connection.vendor != "postgresql":
         return qs.count()
     timeout = int(getattr(settings, "DANGOL_SEGMENT_COUNT_TIMEOUT_MS", 15_000))
@@ -87,6 +95,15 @@ def count_matching(tree: dict, *, unit: BusinessUnit | None, user: User | None =
             return qs.count()
     except OperationalError:
         raise ValidationError(_("Counting took longer than %(s)s seconds: make the rules narrower.") % {"s": timeout // 1000})
+
+
+def _facts_matching(tree: dict, *, unit: BusinessUnit | None, user: User | None, now: dt.datetime | None):
+    condition = segment_facts.compile_tree(tree, now=now)
+    if condition is None or segment_facts.pending_at_least(segment_facts.FAST_COUNT_MAX_DIRTY):
+        return None
+    segment_facts.refresh()
+    unit_ids = None if user is None or user.sees_all_units else list(units_for(user).values_list("pk", flat=True))
+    return segment_facts.scoped(unit=unit, unit_ids=unit_ids).filter(condition)
 
 
 def segment_sql(segment: Segment, *, user: User | None = None, now: dt.datetime | None = None) -> tuple[str, tuple]:

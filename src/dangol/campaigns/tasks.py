@@ -25,3 +25,10 @@ def run_automations_task() -> dict:
     from .automations import run_automations
 
     return run_automations()
+
+
+@task(queue_name="default")
+def refresh_segment_facts_task() -> int:
+    from .facts import refresh
+
+    return refresh()
