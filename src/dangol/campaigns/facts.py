@@ -30,6 +30,7 @@ from django.utils import timezone
 from dangol.core.models import BusinessUnit
 
 from .models import CustomerFacts, FactsDirty
+from .rules import combine
 
 BATCH = 20_000
 FAST_COUNT_MAX_DIRTY = 50_000
@@ -138,14 +139,7 @@ def compile_tree(tree: dict, *, now: dt.datetime | None = None) -> Q | None:
 def _compile(node: dict, now: dt.datetime, units: dict) -> Q | None:
     if "rules" in node:
         parts = [_compile(child, now, units) for child in node["rules"]]
-        if any(part is None for part in parts):
-            return None
-        if not parts:
-            return Q() if node["op"] == "and" else Q(pk__in=[])
-        combined = parts[0]
-        for part in parts[1:]:
-            combined = combined & part if node["op"] == "and" else combined | part
-        return combined
+        return None if any(part is None for part in parts) else combine(node["op"], parts)
     rule = dict(node)
     if rule.get("unit"):
         rule["unit_id"] = units.get(rule["unit"])

@@ -393,15 +393,19 @@ def compile_tree(tree: dict, *, now: dt.datetime | None = None) -> Q:
     return _compile(tree, ctx, units)
 
 
+def combine(op: str, parts: list[Q]) -> Q:
+    """The conditions of a group joined by its operator; an empty group matches everyone (AND) or no one (OR)."""
+    if not parts:
+        return Q() if op == "and" else Q(pk__in=[])
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = combined & part if op == "and" else combined | part
+    return combined
+
+
 def _compile(node: dict, ctx: Context, units: dict) -> Q:
     if "rules" in node:
-        parts = [_compile(child, ctx, units) for child in node["rules"]]
-        if not parts:
-            return Q() if node["op"] == "and" else Q(pk__in=[])
-        combined = parts[0]
-        for part in parts[1:]:
-            combined = combined & part if node["op"] == "and" else combined | part
-        return combined
+        return combine(node["op"], [_compile(child, ctx, units) for child in node["rules"]])
     rule = dict(node)
     if rule.get("unit"):
         rule["unit_id"] = units.get(rule["unit"])
