@@ -114,3 +114,31 @@ def test_a_manager_builds_a_segment_sends_a_winback_and_reads_the_report(new_pag
     expect(page.get_by_test_id("report-holdout")).to_have_text(str(held.count()))
     expect(page.get_by_test_id("report-coupons")).to_have_text(f"1 / {treated.count()}")
     screenshot(page, "campaigns-report")
+
+
+def test_quick_clicks_in_the_builder_are_never_lost(new_page, live_server, mina, vips, units):
+    """Typing a name and going straight to "+ Rule", or choosing a field and clicking "+ Rule" before the count has come
+    back, keeps every change: the name does not post (its blur once raced the click and swallowed it), and a newer
+    builder request replaces the one in flight, which is lossless because each carries the whole form."""
+    page = new_page(**DESKTOP)
+    login(page, live_server, "mina")
+    page.goto(f"{live_server.url}/segments/new/")
+    posts = []
+    page.on("request", lambda r: posts.append(r.post_data or "") if r.method == "POST" and "/segments/new/" in r.url else None)
+    name = page.get_by_test_id("segment-name")
+    name.fill("빠른 클릭")
+    name.press("Tab")  # the name's change event: no post
+    name.fill("빠른 클릭 2")
+    page.get_by_test_id("add-rule-0").click()  # the name blurs on this click
+    expect(page.get_by_test_id("field-0.1")).to_be_visible()
+    expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling")).to_have_count(0)
+    assert len(posts) == 1 and "add-rule" in posts[0], posts
+
+    page.get_by_test_id("field-0.1").select_option("tier")  # posts, and without waiting for its answer:
+    page.get_by_test_id("add-rule-0").click()
+    expect(page.get_by_test_id("field-0.2")).to_be_visible()
+    expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling")).to_have_count(0)
+    expect(page.get_by_test_id("field-0.1")).to_have_value("tier")
+    expect(page.get_by_test_id("field-0.2")).to_have_value("")
+    expect(page.locator("[data-testid^='rule-0.']")).to_have_count(3)
+    assert name.input_value() == "빠른 클릭 2"
