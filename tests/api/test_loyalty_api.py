@@ -170,7 +170,8 @@ def test_a_coupon_code_is_checked_then_used_once_at_any_unit_of_the_group(bora_a
     assert again.status_code == 400 and again.json()["errors"] == {"coupon": ["This coupon has already been used."]}
     assert post(bora_api, "/api/v1/coupons/validate", {"code": code}).json()["valid"] is False
     # Only at the hotel: refused at the bakery, with the reason, and nothing changes.
-    hotel_only = CouponTemplate.objects.create(name="Hotel spa", kind="amount", value=5_000, valid_days=30, unit=units["seoul-hotel"])
+    hotel_only = CouponTemplate.objects.create(name="Hotel spa", kind="amount", value=5_000, valid_days=30)
+    hotel_only.units.set([units["seoul-hotel"]])
     [spa_id] = issue_coupons(template=hotel_only, customer_ids=[hotel_member.pk], source="campaign")
     spa_code = Coupon.objects.get(pk=spa_id).code
     assert post(bora_api, "/api/v1/coupons/validate", {"code": spa_code}).json()["errors"]["unit"]

@@ -21,8 +21,9 @@ from dangol.sales.services import record_refund
 
 @pytest.fixture
 def americano(units):
-    return CouponTemplate.objects.create(name="Free Americano", kind=CouponKind.GIFT, value=0, valid_days=30,
-                                         unit=units["bakery"])
+    template = CouponTemplate.objects.create(name="Free Americano", kind=CouponKind.GIFT, value=0, valid_days=30)
+    template.units.set([units["bakery"]])
+    return template
 
 
 @pytest.fixture

@@ -40,10 +40,12 @@ def case(bora, customer, units):
 
 @pytest.fixture
 def coupons(units):
+    hotel = CouponTemplate.objects.create(name="Hotel late check-out", kind=CouponKind.GIFT, value=0)
+    hotel.units.set([units["seoul-hotel"]])
     return {
         "small": CouponTemplate.objects.create(name="Sorry 5,000 KRW", kind=CouponKind.AMOUNT, value=5_000, valid_days=30),
         "big": CouponTemplate.objects.create(name="Sorry 50,000 KRW", kind=CouponKind.AMOUNT, value=50_000, valid_days=30),
-        "hotel": CouponTemplate.objects.create(name="Hotel late check-out", kind=CouponKind.GIFT, value=0, unit=units["seoul-hotel"]),
+        "hotel": hotel,
     }
 
 

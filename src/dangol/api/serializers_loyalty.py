@@ -80,7 +80,8 @@ class CouponSerializer(serializers.ModelSerializer):
     kind = serializers.CharField(source="template.kind", read_only=True)
     value = serializers.IntegerField(source="template.value", read_only=True)
     min_spend_krw = serializers.IntegerField(source="template.min_spend_krw", read_only=True)
-    usable_at = serializers.SerializerMethodField()
+    usable_at = serializers.SerializerMethodField(help_text="Codes of the business units where the coupon is accepted; "
+                                                            "empty: at every unit.")
 
     class Meta:
         model = Coupon
@@ -88,8 +89,8 @@ class CouponSerializer(serializers.ModelSerializer):
                   "expires_at", "used_at"]
         read_only_fields = fields
 
-    def get_usable_at(self, obj) -> str | None:
-        return obj.template.unit.code if obj.template.unit_id else None
+    def get_usable_at(self, obj) -> list[str]:
+        return sorted(u.code for u in obj.template.units.all())
 
 
 class PointsSerializer(serializers.Serializer):

@@ -249,7 +249,7 @@ class StampsView(ApiView):
                                       note=values.get("note", ""))
         state = next(s for s in loyalty_stamps.card_states(result.entry.customer_id, unit_ids=[unit.pk])
                      if s.card.pk == result.card.pk)
-        coupons = Coupon.objects.filter(pk__in=result.coupon_ids).select_related("template", "template__unit")
+        coupons = Coupon.objects.filter(pk__in=result.coupon_ids).select_related("template").prefetch_related("template__units")
         return Response({"entry": result.entry.pk, "replayed": result.replayed,
                          "card": StampCardStateSerializer(state).data, "coupons": CouponSerializer(coupons, many=True).data},
                         status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED)
@@ -278,7 +278,7 @@ def coupon_by_code(request) -> tuple:
     body.is_valid(raise_exception=True)
     unit = unit_in_scope(request.user, body.validated_data.get("unit"))
     code = "".join(ch for ch in body.validated_data["code"].upper() if ch.isalnum())
-    coupon = Coupon.objects.select_related("template", "template__unit", "customer").filter(code=code).first()
+    coupon = Coupon.objects.select_related("template", "customer").prefetch_related("template__units").filter(code=code).first()
     if coupon is None:
         raise Http404
     return coupon, unit

@@ -28,7 +28,7 @@ from dangol.sales.models import Order, OrderKind
 
 from . import selectors, templating
 from .models import Automation, AutomationKind, AutomationSend
-from .services import coupon_template_for, holdout_mask, offer_text, personal_values
+from .services import coupon_template_for, create_offer, holdout_mask, offer_text, personal_values
 
 HOLDOUT_SALT = 1_000_000_007
 
@@ -208,7 +208,6 @@ def save_automation(*, actor, unit, kind: str, channel: str, body: str, days: in
 
     from dangol.core import audit
 
-    from .models import Offer
     from .segments import check_unit
     from .services import _clean_offer, may_approve
 
@@ -227,8 +226,7 @@ def save_automation(*, actor, unit, kind: str, channel: str, body: str, days: in
     automation, _created = Automation.objects.update_or_create(unit=unit, kind=kind, defaults={
         "channel": channel, "body": body, "days": int(days), "holdout_pct": int(holdout_pct), "is_active": is_active})
     if offer is not None:
-        automation.offer = Offer.objects.create(kind=offer.kind, value=offer.value, valid_days=offer.valid_days,
-                                                min_spend_krw=offer.min_spend_krw, unit=unit)
+        automation.offer = create_offer(offer, [unit] if unit is not None else [])
         automation.save(update_fields=["offer"])
     audit.record(actor=actor, action="automation.save", obj=automation, fields=["body", "kind"])
     return automation

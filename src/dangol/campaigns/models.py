@@ -80,14 +80,19 @@ class Offer(models.Model):
     value = models.PositiveIntegerField(_("value"), help_text=_("percent off, or KRW off"))
     valid_days = models.PositiveSmallIntegerField(_("valid for (days)"), default=14, validators=[MinValueValidator(1)])
     min_spend_krw = models.PositiveBigIntegerField(_("minimum spend (KRW)"), default=0)
-    unit = models.ForeignKey("core.BusinessUnit", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
-                             verbose_name=_("usable at"), help_text=_("empty: at every business unit"))
+    units = models.ManyToManyField("core.BusinessUnit", blank=True, related_name="+", verbose_name=_("usable at"),
+                                   help_text=_("none: at every business unit"))
     coupon_template = models.ForeignKey("loyalty.CouponTemplate", null=True, blank=True, on_delete=models.PROTECT,
                                         related_name="+")
 
     class Meta:
         constraints = [models.CheckConstraint(condition=~models.Q(kind="percent") | models.Q(value__lte=100),
                                               name="offer_percent_range")]
+
+    @property
+    def units_label(self) -> str:
+        """Where the coupon is good, by name; "" when at every business unit."""
+        return ", ".join(sorted(u.name for u in self.units.all()))
 
 
 class CampaignStatus(models.TextChoices):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,7 +87,7 @@ class OfferInput:
     value: int
     valid_days: int = 14
     min_spend_krw: int = 0
-    unit: BusinessUnit | None = None
+    units: tuple[BusinessUnit, ...] = ()  # where the coupon is good; none: where the campaign is sent from
 
 
 def may_approve(user: User) -> bool:
@@ -136,7 +137,11 @@ def _clean_offer(offer: OfferInput | None) -> OfferInput | None:
         raise ValidationError({"offer_valid_days": [_("A coupon is valid 1 to 365 days.")]})
     if spend < 0:
         raise ValidationError({"offer_min_spend": [_("The minimum spend cannot be negative.")]})
-    return OfferInput(kind=offer.kind, value=value, valid_days=days, min_spend_krw=spend, unit=offer.unit)
+    units = tuple(offer.units or ())
+    if any(not isinstance(u, BusinessUnit) for u in units):
+        raise ValidationError({"offer_units": [_("Choose the business units where the coupon is good.")]})
+    return OfferInput(kind=offer.kind, value=value, valid_days=days, min_spend_krw=spend,
+                      units=tuple({u.pk: u for u in units}.values()))
 
 
 @transaction.atomic
@@ -169,13 +174,17 @@ def create_campaign(*, actor: Actor, name: str, segment: Segment, channel: str, 
         raise ValidationError({"send_at": [_("A repeating campaign needs its first date and time.")]})
     variants = _clean_variants(variants, channel)
     offer = _clean_offer(offer)
-    if offer and offer.unit is not None:
-        check_unit(user, offer.unit)
+    if offer:
+        offer_units = offer.units or ((unit,) if unit is not None else ())
+        for offer_unit in offer_units:
+            try:
+                check_unit(user, offer_unit)
+            except ValidationError as exc:
+                raise ValidationError({"offer_units": exc.message_dict["unit"]}) from None
     campaign = Campaign.objects.create(
         name=name[:120], unit=unit, segment=segment, channel=channel, kind=kind, holdout_pct=holdout_pct,
         send_at=send_at, recurrence=recurrence, attribution_days=attribution_days, created_by=user,
-        offer=Offer.objects.create(kind=offer.kind, value=offer.value, valid_days=offer.valid_days,
-                                   min_spend_krw=offer.min_spend_krw, unit=offer.unit) if offer else None)
+        offer=create_offer(offer, offer_units) if offer else None)
     Variant.objects.bulk_create([Variant(campaign=campaign, code=v.code, subject=v.subject, body=v.body, weight=v.weight)
                                  for v in variants])
     audit.record(actor=actor, action="campaign.create", obj=campaign, fields=["segment", "body"])
@@ -239,11 +248,21 @@ def audience(campaign: Campaign, *, user: User | None = None, now: dt.datetime |
     return qs
 
 
+def create_offer(offer: OfferInput, units: Sequence[BusinessUnit]) -> Offer:
+    """A checked offer, good at ``units`` (none: at every business unit)."""
+    saved = Offer.objects.create(kind=offer.kind, value=offer.value, valid_days=offer.valid_days,
+                                 min_spend_krw=offer.min_spend_krw)
+    saved.units.set(units)
+    return saved
+
+
 def coupon_template_for(offer: Offer, name: str) -> CouponTemplate:
+    """The offer's coupon template, made on the first send with the offer's units."""
     if offer.coupon_template_id is None:
         offer.coupon_template = CouponTemplate.objects.create(
             name=name[:120], kind=CouponKind.PERCENT if offer.kind == OfferKind.PERCENT else CouponKind.AMOUNT,
-            value=offer.value, min_spend_krw=offer.min_spend_krw, valid_days=offer.valid_days, unit=offer.unit)
+            value=offer.value, min_spend_krw=offer.min_spend_krw, valid_days=offer.valid_days)
+        offer.coupon_template.units.set(offer.units.all())
         offer.save(update_fields=["coupon_template"])
     return offer.coupon_template
 

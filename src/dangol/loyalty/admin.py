@@ -1,6 +1,7 @@
 """The program's configuration in the admin (earn rules, category multipliers, promotions, tiers, coupons), and
 read-only views of the ledger and the wallets: entries are never edited, only added by the services."""
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from .models import (
     Account,
@@ -64,7 +65,15 @@ class TierAdmin(admin.ModelAdmin):
 
 @admin.register(CouponTemplate)
 class CouponTemplateAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "value", "min_spend_krw", "valid_days", "unit", "is_active"]
+    list_display = ["name", "kind", "value", "min_spend_krw", "valid_days", "usable_at", "is_active"]
+    filter_horizontal = ["units"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("units")
+
+    @admin.display(description=_("usable at"))
+    def usable_at(self, obj):
+        return obj.units_label or _("every business unit")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

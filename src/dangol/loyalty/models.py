@@ -160,8 +160,8 @@ class CouponTemplate(models.Model):
     value = models.PositiveIntegerField(_("value"), default=0, help_text=_("KRW off, or percent off; 0 for a gift"))
     min_spend_krw = models.PositiveBigIntegerField(_("minimum spend (KRW)"), default=0)
     valid_days = models.PositiveSmallIntegerField(_("valid for (days)"), default=30, validators=[MinValueValidator(1)])
-    unit = models.ForeignKey("core.BusinessUnit", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
-                             verbose_name=_("usable at"), help_text=_("empty: at every business unit"))
+    units = models.ManyToManyField("core.BusinessUnit", blank=True, related_name="+", verbose_name=_("usable at"),
+                                   help_text=_("none: at every business unit"))
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -173,6 +173,20 @@ class CouponTemplate(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def usable_units(self) -> list:
+        """The units where coupons of this template are accepted, by name ([] = every unit); reads a prefetch of
+        ``units`` when there is one."""
+        return sorted(self.units.all(), key=lambda u: u.name)
+
+    def usable_at(self, unit) -> bool:
+        units = self.usable_units()
+        return not units or any(u.pk == unit.pk for u in units)
+
+    @property
+    def units_label(self) -> str:
+        """"한빛호텔 서울, 한빛호텔 부산", or "" when the coupon is good at every unit."""
+        return ", ".join(u.name for u in self.usable_units())
 
 
 class Tier(models.Model):

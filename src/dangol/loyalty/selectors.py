@@ -97,7 +97,7 @@ def wallet(customer_id: int, *, now: dt.datetime | None = None) -> list[Coupon]:
     """The coupons the customer can use now, first to expire first."""
     now = now or timezone.now()
     return list(Coupon.objects.filter(customer_id=customer_id, status=CouponStatus.ACTIVE, expires_at__gt=now)
-                .select_related("template", "template__unit").order_by("expires_at", "pk"))
+                .select_related("template").prefetch_related("template__units").order_by("expires_at", "pk"))
 
 
 def tier_history(customer_id: int, limit: int = 10) -> list[TierChange]:

@@ -318,8 +318,8 @@ def coupon_problem(coupon: Coupon, *, unit: BusinessUnit | None, now: dt.datetim
         return {"coupon": [_("This coupon is no longer valid.")]}
     if coupon.expires_at <= now:
         return {"coupon": [_("This coupon has expired.")]}
-    if coupon.template.unit_id and coupon.template.unit_id != unit.pk:
-        return {"unit": [_("This coupon is only valid at %(unit)s.") % {"unit": coupon.template.unit}]}
+    if not coupon.template.usable_at(unit):
+        return {"unit": [_("This coupon is only valid at %(unit)s.") % {"unit": coupon.template.units_label}]}
     return None
 
 

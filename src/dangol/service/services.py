@@ -484,8 +484,8 @@ def give_goodwill_coupon(*, actor: Actor, case: Case, template, reason: str, now
     _check_unit(actor, case.unit)
     if template is None or not template.is_active:
         raise ValidationError({"template": [_("Choose an active coupon.")]})
-    if template.unit_id and template.unit_id != case.unit_id:
-        raise ValidationError({"template": [_("This coupon is only valid at %(unit)s.") % {"unit": template.unit}]})
+    if not template.usable_at(case.unit):
+        raise ValidationError({"template": [_("This coupon is only valid at %(unit)s.") % {"unit": template.units_label}]})
     if not may_give_coupon(actor.user, template):
         raise PermissionDenied(_("Only a manager may give this coupon (staff give amount coupons up to %(limit)s KRW).")
                                % {"limit": f"{settings.DANGOL_SERVICE_STAFF_GOODWILL_KRW:,}"})

@@ -327,6 +327,9 @@ class CampaignForm(forms.Form):
     offer_value = forms.IntegerField(label=gettext_lazy("Offer value (percent or KRW)"), min_value=1, required=False)
     offer_valid_days = forms.IntegerField(label=gettext_lazy("Coupon valid for (days)"), min_value=1, max_value=365, initial=14,
                                           required=False)
+    offer_units = forms.TypedMultipleChoiceField(
+        label=gettext_lazy("Coupon good at"), coerce=int, required=False, widget=forms.CheckboxSelectMultiple,
+        help_text=gettext_lazy("None ticked: where the campaign is sent from (every unit for a group campaign)."))
     send_at = forms.DateTimeField(label=gettext_lazy("Send at (empty: when approved)"), required=False,
                                   widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
                                   input_formats=["%Y-%m-%dT%H:%M"])
@@ -340,6 +343,7 @@ class CampaignForm(forms.Form):
         self.fields["segment"].choices = [(pk, s.name) for pk, s in self.segments.items()]
         self.fields["unit"].choices = ([("", _("the whole group"))] if user.sees_all_units else []) + \
             [(pk, u.name) for pk, u in self.units.items()]
+        self.fields["offer_units"].choices = [(pk, u.name) for pk, u in self.units.items()]
 
 
 def _campaign_or_404(user, campaign_id: int) -> Campaign:
@@ -369,7 +373,8 @@ def campaign_new(request):
         offer = None
         if data["offer_kind"]:
             offer = services.OfferInput(kind=data["offer_kind"], value=data["offer_value"] or 0,
-                                        valid_days=data["offer_valid_days"] or 14, unit=form.units.get(data["unit"]))
+                                        valid_days=data["offer_valid_days"] or 14,
+                                        units=tuple(form.units[pk] for pk in data["offer_units"]))
         try:
             campaign = services.create_campaign(
                 actor=Actor.from_request(request), name=data["name"], segment=form.segments[data["segment"]],

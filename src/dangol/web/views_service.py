@@ -301,7 +301,9 @@ def case_detail(request, case_id: int):
 
 
 def _coupon_templates(case: Case) -> list:
-    return list(CouponTemplate.objects.filter(Q(unit__isnull=True) | Q(unit=case.unit), is_active=True).order_by("name"))
+    """The active coupons good at the case's unit: those of every unit and those that name it."""
+    return list(CouponTemplate.objects.filter(Q(units__isnull=True) | Q(units=case.unit), is_active=True).distinct()
+                .prefetch_related("units").order_by("name"))
 
 
 def _case_context(request, case: Case, **extra) -> dict:

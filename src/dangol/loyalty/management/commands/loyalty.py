@@ -114,7 +114,9 @@ def setup() -> str:
         if not Tier.objects.exists():
             bakery = BusinessUnit.objects.filter(code="bakery").first()
             coffee = CouponTemplate.objects.create(name="Free coffee and bread set", kind=CouponKind.GIFT, value=0,
-                                                   valid_days=60, unit=bakery)
+                                                   valid_days=60)
+            if bakery is not None:
+                coffee.units.set([bakery])
             ten = CouponTemplate.objects.create(name="10,000 KRW off", kind=CouponKind.AMOUNT, value=10_000,
                                                 min_spend_krw=50_000, valid_days=90)
             upgrade = CouponTemplate.objects.create(name="Room upgrade", kind=CouponKind.GIFT, value=0, valid_days=180)

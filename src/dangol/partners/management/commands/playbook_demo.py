@@ -35,9 +35,11 @@ class Command(BaseCommand):
 
         if StampCard.objects.filter(unit=bakery).exists():
             return
-        reward, _ = CouponTemplate.objects.get_or_create(
-            name="아메리카노 1잔 무료", defaults={"kind": CouponKind.GIFT, "value": 0, "valid_days": 30, "unit": bakery,
+        reward, created = CouponTemplate.objects.get_or_create(
+            name="아메리카노 1잔 무료", defaults={"kind": CouponKind.GIFT, "value": 0, "valid_days": 30,
                                             "description": "스탬프 10개 적립 보상"})
+        if created:
+            reward.units.set([bakery])
         StampCard.objects.create(unit=bakery, name="베이커리 스탬프", basis=StampBasis.PURCHASE, stamps=1, min_amount_krw=5000,
                                  target=10, reward=reward, validity_days=365, starts_at=now - dt.timedelta(days=1))
         regulars = Customer.objects.filter(memberships__unit=bakery, merged_into__isnull=True).order_by("pk")[:12]
