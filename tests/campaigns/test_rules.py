@@ -186,3 +186,29 @@ def test_a_live_count_that_takes_too_long_is_stopped_on_postgresql(town, setting
         with pytest.raises(ValidationError):
             selectors.count_matching({"op": "and", "rules": []}, unit=None)
     assert Customer.objects.count() == 4  # the connection is usable afterwards
+
+
+def test_points_count_only_what_can_be_spent_now(town, units):
+    """A lot past its expiry that the hourly job has not closed yet is not spendable: the points rule and the
+    {{ points }} placeholder give the counter's balance (loyalty.selectors.balance_of), not the ledger's raw sum."""
+    import datetime as dt
+
+    from dangol.campaigns.services import personal_values
+    from dangol.loyalty.models import LedgerEntry, Lot
+    from dangol.loyalty.selectors import balance_of
+
+    yuna, now = town["yuna"], timezone.now()
+    before = balance_of(yuna.pk)  # 800 given and what her purchases earned
+    for points, expires in [(30_000, now - dt.timedelta(hours=1)), (40_000, now + dt.timedelta(days=30))]:
+        entry = LedgerEntry.objects.create(customer=yuna, kind="earn", points=points, at=now - dt.timedelta(days=400),
+                                           created_at=now)
+        Lot.objects.create(entry=entry, customer=yuna, points=points, remaining=points, earned_at=entry.at, expires_at=expires)
+    spendable = before + 40_000  # the ledger holds 30,000 more
+    assert balance_of(yuna.pk) == spendable and before < 5_000
+    assert "박유나" not in names(one("points", "gte", spendable + 1))
+    assert "박유나" in names(one("points", "gte", spendable))
+    assert "박유나" in names(one("points", "lte", spendable))
+    assert "박유나" not in names(one("points", "lte", spendable - 1))
+    values = personal_values([yuna.pk, town["old"].pk, town["jisu"].pk], {"points"}, unit=None)["points"]
+    assert values[yuna.pk] == f"{spendable:,}" and values[town["old"].pk] == "0"
+    assert values[town["jisu"].pk] == f"{balance_of(town['jisu'].pk):,}"

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -25,7 +26,8 @@ from dangol.analytics.models import CustomerMetrics, RfmSegment
 from dangol.core.models import BusinessUnit
 from dangol.customers.models import (Address, Anniversary, AnniversaryKind, Channel, Consent, Customer, Gender,
                                      Membership, Purpose, Stage)
-from dangol.loyalty.models import Account, LedgerEntry, Tier
+from dangol.loyalty import selectors as loyalty_selectors
+from dangol.loyalty.models import Account, Tier
 from dangol.sales.models import Category, Order, OrderKind, OrderLine, Product
 
 MAX_DEPTH = 4
@@ -184,13 +186,13 @@ def _rfm(rule, ctx):
 
 
 def _points(rule, ctx):
-    reaching = LedgerEntry.objects.filter(customer_id=OuterRef("pk")).values("customer_id") \
-        .annotate(balance=Sum("points"))
+    """The balance that can be spent now (the counter's figure): lots past their expiry count no more."""
+    if rule["operator"] == "gte" and rule["value"] <= 0:
+        return Q(pk__isnull=False)
+    balance = loyalty_selectors.balance_expression(ctx.now)
     if rule["operator"] == "gte":
-        if rule["value"] <= 0:
-            return Q(pk__isnull=False)
-        return Q(Exists(reaching.filter(balance__gte=rule["value"])))
-    return ~Q(Exists(reaching.filter(balance__gt=rule["value"])))
+        return Q(GreaterThanOrEqual(balance, rule["value"]))
+    return Q(LessThanOrEqual(balance, rule["value"]))
 
 
 def _tier(rule, ctx):

@@ -277,8 +277,10 @@ def personal_values(customer_ids: np.ndarray, used: set[str], *, unit: BusinessU
                     id_query=None) -> dict[str, dict[int, str]]:
     """Each used placeholder's value per customer, read set-based: one query per kind over ``id_query`` (a values
     queryset of the same ids, e.g. a run's recipients) or over chunks of the ids."""
-    from dangol.loyalty.models import Account, LedgerEntry
+    from dangol.loyalty import selectors as loyalty_selectors
+    from dangol.loyalty.models import Account
 
+    now = timezone.now()
     ids = [int(i) for i in customer_ids]
     out: dict[str, dict[int, str]] = {key: {} for key in used}
     chunks = [id_query] if id_query is not None else [ids[start:start + SEND_CHUNK] for start in range(0, len(ids), SEND_CHUNK)]
@@ -287,10 +289,9 @@ def personal_values(customer_ids: np.ndarray, used: set[str], *, unit: BusinessU
             out["name"].update(Customer.objects.filter(pk__in=chunk).values_list("pk", "name"))
         if "tier" in used:
             out["tier"].update(Account.objects.filter(pk__in=chunk, tier__isnull=False).values_list("pk", "tier__name"))
-        if "points" in used:
-            from django.db.models import Sum
-            for pk, total in LedgerEntry.objects.filter(customer_id__in=chunk).values("customer_id") \
-                    .annotate(total=Sum("points")).values_list("customer_id", "total"):
+        if "points" in used:  # the spendable balance, as on the counter and in the points rule
+            for pk, total in Customer.objects.filter(pk__in=chunk) \
+                    .annotate(balance=loyalty_selectors.balance_expression(now)).values_list("pk", "balance"):
                 out["points"][pk] = f"{int(total):,}"
     if "points" in used:
         for pk in ids:

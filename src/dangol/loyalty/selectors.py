@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import BigIntegerField, Count, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from dangol.core.models import User
@@ -43,6 +44,18 @@ class PointsSummary:
 def balance_of(customer_id: int, now: dt.datetime | None = None) -> int:
     """The ledger's sum, less what is past its expiry date and not yet closed by the expiry job (it cannot be spent)."""
     return _numbers(customer_id, now or timezone.now(), 0)[0]
+
+
+def balance_expression(now: dt.datetime, customer: str = "pk"):
+    """``balance_of`` as an SQL expression for the customers of an outer query (``OuterRef(customer)``): segments
+    and message placeholders show the balance the counter shows, also before the hourly expiry job has run."""
+    total = LedgerEntry.objects.filter(customer_id=OuterRef(customer)).values("customer_id") \
+        .annotate(points_sum=Sum("points")).values("points_sum")
+    overdue = Lot.objects.filter(customer_id=OuterRef(customer), remaining__gt=0, expires_at__lte=now) \
+        .values("customer_id").annotate(remaining_sum=Sum("remaining")).values("remaining_sum")
+    zero = Value(0, output_field=BigIntegerField())
+    return (Coalesce(Subquery(total, output_field=BigIntegerField()), zero, output_field=BigIntegerField())
+            - Coalesce(Subquery(overdue, output_field=BigIntegerField()), zero, output_field=BigIntegerField()))
 
 
 def _numbers(customer_id: int, now: dt.datetime, soon_days: int) -> tuple[int, int, dt.datetime | None]:
