@@ -52,7 +52,7 @@ def test_a_template_good_at_two_units_is_refused_at_a_third_with_both_named(town
     coupon = Coupon.objects.select_related("template").get(pk=coupon_id)
     assert coupon_problem(coupon, unit=units["seoul-hotel"]) is None
     assert coupon_problem(coupon, unit=units["busan-hotel"]) is None
-    problem = coupon_problem(coupon, unit=units["bakery"])
+    problem = coupon_problem(coupon, unit=units["bakery"])  # unit names, whatever the language
     assert problem and "한빛호텔 서울" in problem["unit"][0] and "한빛호텔 부산" in problem["unit"][0]
     with pytest.raises(ValidationError):
         use_coupon(actor=Actor(user=mina), coupon=coupon, unit=units["bakery"])

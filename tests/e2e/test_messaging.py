@@ -79,6 +79,36 @@ def test_a_manager_composes_with_the_live_byte_counter_and_the_message_is_queued
     screenshot(page, "messaging-outbox-at-360px")
 
 
+
+def test_a_picture_makes_the_text_an_mms_and_a_png_is_refused(page, live_server, mina, guest, tmp_path):
+    """The composer's picture field at 360 px: a PNG is refused with the reason and nothing is queued; a JPEG sends
+    the text as MMS."""
+    import io
+
+    from PIL import Image
+
+    for name, kind in [("flyer.png", "PNG"), ("flyer.jpg", "JPEG")]:
+        out = io.BytesIO()
+        Image.new("RGB", (640, 480), (230, 80, 40)).save(out, format=kind)
+        (tmp_path / name).write_bytes(out.getvalue())
+    login(page, live_server, "mina")
+    page.goto(customer_url(live_server, guest))
+    page.get_by_test_id("messages-panel").get_by_test_id("compose-message").tap()
+    expect(page.get_by_test_id("compose-image")).to_be_visible()
+    assert_no_horizontal_scroll(page)
+    page.get_by_test_id("compose-body").fill("한지민님, 새 객실 사진을 보내드립니다.")
+    page.get_by_test_id("compose-image").set_input_files(str(tmp_path / "flyer.png"))
+    page.get_by_test_id("compose-send").tap()
+    expect(page.get_by_test_id("error-image")).to_contain_text("JPEG")
+    assert not Message.objects.exists()
+    page.get_by_test_id("compose-image").set_input_files(str(tmp_path / "flyer.jpg"))
+    page.get_by_test_id("compose-send").tap()
+    expect(page).to_have_url(customer_url(live_server, guest))
+    expect(page.locator(".flash")).to_contain_text("MMS")
+    message = Message.objects.get()
+    assert message.subtype == "mms" and message.image.width == 640
+
+
 def test_the_guest_unsubscribes_with_one_tap_without_logging_in(new_page, live_server, guest, screenshot):
     ad = messaging.send(customer=guest, channel="post", kind="ad", source="campaign:9", occurrence="1", body="겨울 패키지 안내")
     assert ad.status == Status.QUEUED

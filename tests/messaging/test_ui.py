@@ -457,3 +457,32 @@ def test_a_message_page_shows_its_decisions_masked_and_scoped(mina, busan_manage
     assert client_for(busan_manager).get(url).status_code == 404
     assert client_for(bora).get(url).status_code == 403
     assert b"nav-call-list" in client_for(bora).get(reverse("web:home")).content
+
+
+def test_compose_sends_an_mms_with_a_picture_and_refuses_a_bad_one(bora, bakery_customer):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    from dangol.messaging.models import MessageImage
+
+    def jpeg(kind="JPEG"):
+        out = io.BytesIO()
+        Image.new("RGB", (320, 240), (10, 120, 200)).save(out, format=kind)
+        return out.getvalue()
+
+    client = client_for(bora)
+    url = reverse("web:messaging_compose") + f"?customer={bakery_customer.pk}"
+    assert b'enctype="multipart/form-data"' in client.get(url).content
+    base = {"customer": bakery_customer.pk, "kind": "info", "body": "새 케이크 사진입니다.", "subject": ""}
+    png = client.post(url, {**base, "channel": "sms", "request_id": "p1",
+                            "image": SimpleUploadedFile("cake.png", jpeg("PNG"), content_type="image/jpeg")}, **EN)
+    assert png.status_code == 400 and b"JPEG pictures only" in png.content
+    by_email = client.post(url, {**base, "channel": "email", "subject": "케이크", "request_id": "p2",
+                                 "image": SimpleUploadedFile("cake.jpg", jpeg(), content_type="image/jpeg")}, **EN)
+    assert by_email.status_code == 400 and b"carries a picture" in by_email.content
+    assert not Message.objects.exists() and not MessageImage.objects.exists()  # refused: nothing kept
+    sent = client.post(url, {**base, "channel": "sms", "request_id": "p3",
+                             "image": SimpleUploadedFile("cake.jpg", jpeg(), content_type="image/jpeg")})
+    assert sent.status_code == 302
+    message = Message.objects.get()
+    assert message.subtype == "mms" and bytes(message.image.content) == jpeg() and message.subject

@@ -121,6 +121,8 @@ class Campaign(models.Model):
                             default="ad")
     status = models.CharField(_("status"), max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
     offer = models.OneToOneField(Offer, null=True, blank=True, on_delete=models.SET_NULL, related_name="campaign")
+    image = models.ForeignKey("messaging.MessageImage", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                              verbose_name=_("picture (MMS)"), help_text=_("a text message with a picture goes as MMS"))
     holdout_pct = models.PositiveSmallIntegerField(_("holdout (%)"), default=10, validators=[MaxValueValidator(90)])
     send_at = models.DateTimeField(_("send at"), null=True, blank=True, help_text=_("empty: as soon as approved"))
     recurrence = models.CharField(_("repeat"), max_length=8, choices=Recurrence.choices, blank=True, default="")

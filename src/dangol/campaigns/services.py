@@ -147,8 +147,10 @@ def _clean_offer(offer: OfferInput | None) -> OfferInput | None:
 @transaction.atomic
 def create_campaign(*, actor: Actor, name: str, segment: Segment, channel: str, variants: list[VariantInput],
                     kind: str = "ad", unit: BusinessUnit | None = None, holdout_pct: int = 10, offer: OfferInput | None = None,
-                    send_at: dt.datetime | None = None, recurrence: str = "", attribution_days: int = 14) -> Campaign:
-    """A draft (staff may draft; a manager approves)."""
+                    send_at: dt.datetime | None = None, recurrence: str = "", attribution_days: int = 14,
+                    image=None) -> Campaign:
+    """A draft (staff may draft; a manager approves). ``image`` (a ``messaging.images`` picture) sends an SMS
+    campaign as MMS."""
     user = actor.user
     check_unit(user, unit)
     if not selectors.segments_for(user).filter(pk=segment.pk).exists():
@@ -158,6 +160,8 @@ def create_campaign(*, actor: Actor, name: str, segment: Segment, channel: str, 
         raise ValidationError({"name": [_("Give the campaign a name.")]})
     if channel not in Channel.values:
         raise ValidationError({"channel": [_("Choose a channel.")]})
+    if image is not None and channel != Channel.SMS:
+        raise ValidationError({"image": [_("Only a text message (MMS) carries a picture.")]})
     if kind not in ("ad", "info"):
         raise ValidationError({"kind": [_("Choose advertising or information.")]})
     try:
@@ -183,7 +187,7 @@ def create_campaign(*, actor: Actor, name: str, segment: Segment, channel: str, 
                 raise ValidationError({"offer_units": exc.message_dict["unit"]}) from None
     campaign = Campaign.objects.create(
         name=name[:120], unit=unit, segment=segment, channel=channel, kind=kind, holdout_pct=holdout_pct,
-        send_at=send_at, recurrence=recurrence, attribution_days=attribution_days, created_by=user,
+        send_at=send_at, recurrence=recurrence, attribution_days=attribution_days, created_by=user, image=image,
         offer=create_offer(offer, offer_units) if offer else None)
     Variant.objects.bulk_create([Variant(campaign=campaign, code=v.code, subject=v.subject, body=v.body, weight=v.weight)
                                  for v in variants])
@@ -445,7 +449,7 @@ def run_campaign(*, campaign_id: int, now: dt.datetime | None = None) -> Campaig
             phases["render"] = phases.get("render", 0.0) + time.perf_counter() - mark
             mark = time.perf_counter()
             counts = messaging.send_bulk(rows=ready, channel=campaign.channel, kind=campaign.kind, source=campaign.source,
-                                         occurrence=occurrence, unit=campaign.unit, actor=None)
+                                         occurrence=occurrence, unit=campaign.unit, actor=None, image=campaign.image)
             phases["messaging_send_bulk"] = phases.get("messaging_send_bulk", 0.0) + time.perf_counter() - mark
             mark = time.perf_counter()
             outcome[variant.code] = counts

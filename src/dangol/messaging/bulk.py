@@ -58,7 +58,7 @@ class _Prepared:
 
 def send_bulk(*, rows: Iterable[dict], channel: str, kind: str, source: str, occurrence: str, unit=None,
               actor: Actor | None = None, body: str = "", subject: str = "", template_code: str = "",
-              chunk_size: int | None = None) -> dict:
+              chunk_size: int | None = None, image=None) -> dict:
     from . import services  # render, the call's validation and the kick live with send()
 
     occurrence = str(occurrence)
@@ -67,11 +67,12 @@ def send_bulk(*, rows: Iterable[dict], channel: str, kind: str, source: str, occ
     sender = services.sender_for(unit)
     now = timezone.now()
     prepared = _prepare(rows, channel=channel, kind=kind, subtype=subtype, source=source, occurrence=occurrence, body=body,
-                        subject=subject, sender=sender)
+                        subject=subject, sender=sender, image=image)
     call = {"channel": channel, "kind": kind, "source": source, "occurrence": occurrence, "unit_id": unit.pk if unit else None,
             "template_code": template_code, "provider": services.provider_name(channel), "now": now,
             "release": compliance.next_morning(now), "subtype": subtype,
-            "created_by_id": actor.user.pk if actor is not None and actor.user is not None else None}
+            "created_by_id": actor.user.pk if actor is not None and actor.user is not None else None,
+            "image_id": image.pk if image is not None else None}
     dispatched = channel not in services.NOT_DISPATCHED
     outer = connection.in_atomic_block
     size = max(1, int(chunk_size or CHUNK))
@@ -106,7 +107,7 @@ def send_bulk(*, rows: Iterable[dict], channel: str, kind: str, source: str, occ
 
 # --- 1. check and render everything ------------------------------------------------------------------------------
 
-def _prepare(rows, *, channel, kind, subtype, source, occurrence, body, subject, sender) -> _Prepared:
+def _prepare(rows, *, channel, kind, subtype, source, occurrence, body, subject, sender, image=None) -> _Prepared:
     from . import services
 
     out = _Prepared()
@@ -123,7 +124,8 @@ def _prepare(rows, *, channel, kind, subtype, source, occurrence, body, subject,
         seen.add(cid)
         variables = row.get("variables")
         rendered = services.render(channel=channel, kind=kind, subtype=subtype, body=row.get("body", body),
-                                   subject=row.get("subject", subject), variables=variables, sender=sender, customer_id=cid)
+                                   subject=row.get("subject", subject), variables=variables, sender=sender, customer_id=cid,
+                                   image=image)
         out.ids.append(cid)
         cols["idempotency_key"].append(services.idempotency_key(source=source, customer_id=cid, channel=channel, occurrence=occurrence))
         cols["subtype"].append(rendered.subtype)
@@ -206,9 +208,10 @@ def _message_select(call: dict, s: str, v: str, pg: bool) -> tuple[str, list]:
            f"{s}.variables{cast('jsonb')}, CASE WHEN {v}.outcome = 'block' THEN '' ELSE {to} END, {s}.subject, {s}.body, "
            f"{s}.html, CASE {v}.outcome WHEN 'send' THEN 'queued' WHEN 'hold' THEN 'held' ELSE 'blocked' END, "
            f"CASE WHEN {v}.outcome = 'send' THEN '' ELSE {v}.vreason END, '', %s, '', 0, "
-           f"CASE WHEN {v}.outcome = 'hold' THEN %s{cast('timestamptz')} END, '', %s, %s{cast('bigint')}, %s{cast('timestamptz')}")
+           f"CASE WHEN {v}.outcome = 'hold' THEN %s{cast('timestamptz')} END, '', %s, %s{cast('bigint')}, %s{cast('timestamptz')}, "
+           f"%s{cast('bigint')}")
     params = [call["source"], call["occurrence"], call["unit_id"], call["channel"], call["kind"], call["template_code"],
-              call["provider"], release, False, call["created_by_id"], now]
+              call["provider"], release, False, call["created_by_id"], now, call["image_id"]]
     return sql, params
 
 

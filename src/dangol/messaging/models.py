@@ -42,6 +42,29 @@ class Status(models.TextChoices):
     UNCERTAIN = "uncertain", _("Uncertain (awaiting report)")
 
 
+class MessageImage(models.Model):
+    """A JPEG sent with an MMS. Kept in the database, so every worker on every host can send it without shared disks;
+    the same picture uploaded twice is stored once (by its SHA-256)."""
+
+    name = models.CharField(_("file name"), max_length=40)
+    content = models.BinaryField(_("content"))
+    size = models.PositiveIntegerField(_("size (bytes)"))
+    width = models.PositiveSmallIntegerField(_("width (px)"))
+    height = models.PositiveSmallIntegerField(_("height (px)"))
+    sha256 = models.CharField(max_length=64, unique=True)
+    unit = models.ForeignKey("core.BusinessUnit", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("uploaded at"))
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("MMS image")
+        verbose_name_plural = _("MMS images")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.width}×{self.height}, {self.size // 1024} KB)"
+
+
 class Message(models.Model):
     idempotency_key = models.CharField(_("idempotency key"), max_length=255, unique=True)
     source = models.CharField(_("source"), max_length=100)
@@ -58,6 +81,8 @@ class Message(models.Model):
     subject = models.CharField(_("subject"), max_length=200, blank=True)
     body = models.TextField(_("text"), blank=True)
     html = models.TextField(_("HTML"), blank=True)
+    image = models.ForeignKey(MessageImage, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                              db_index=False, verbose_name=_("image (MMS)"))
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
     reason = models.CharField(_("reason"), max_length=40, blank=True)
     detail = models.CharField(_("detail"), max_length=300, blank=True)

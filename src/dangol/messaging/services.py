@@ -77,9 +77,12 @@ class Rendered:
 
 
 def render(*, channel: str, kind: str, subtype: str, body: str, subject: str, variables: dict | None, sender: Sender,
-           customer_id: int | None, html: str = "") -> Rendered:
-    """The final text as the customer will see it: variables filled in, ads labelled, SMS sized. Raises
-    ValidationError for text a channel cannot carry (nothing is written then)."""
+           customer_id: int | None, html: str = "", image=None) -> Rendered:
+    """The final text as the customer will see it: variables filled in, ads labelled, SMS sized (with a picture:
+    MMS, the LMS limits for the text). Raises ValidationError for text a channel cannot carry (nothing is written
+    then)."""
+    if image is not None and channel != Channel.SMS:
+        raise ValidationError({"image": [_("Only a text message (MMS) carries a picture.")]})
     body = text.render_variables(body or "", variables)
     subject = text.render_variables(subject or "", variables)
     html = text.render_variables(html or "", variables) if html else ""
@@ -92,14 +95,14 @@ def render(*, channel: str, kind: str, subtype: str, body: str, subject: str, va
         if channel == Channel.KAKAO:
             return Rendered(subtype, "", body)  # Kakao carries any Unicode; size is the provider's business
         shape = text.sms_type(body)
-        if shape.subtype == Subtype.LMS:
+        if image is not None or shape.subtype == Subtype.LMS:
             subject = subject or sender.name
             text.check_sms_text(subject, field="subject")
             if text.byte_length(subject) > text.LMS_SUBJECT_MAX_BYTES:
                 raise ValidationError({"subject": [_("An LMS subject has at most 40 bytes.")]})
         else:
             subject = ""
-        return Rendered(shape.subtype, subject, body)
+        return Rendered(Subtype.MMS if image is not None else shape.subtype, subject, body)
     if channel == Channel.EMAIL:
         if not subject.strip():
             raise ValidationError({"subject": [_("An email needs a subject.")]})
@@ -126,7 +129,7 @@ def _record(message: Message | None, *, customer_id, channel, kind, stage, outco
 
 def send(*, customer: Customer, channel: str, kind: str, source: str, occurrence: str, body: str = "", subject: str = "",
          unit=None, template_code: str = "", variables: dict | None = None, actor: Actor | None = None,
-         not_before: dt.datetime | None = None, html: str = "") -> Message:
+         not_before: dt.datetime | None = None, html: str = "", image=None) -> Message:
     """Queue one message to one customer, lawfully, once.
 
     Returns the Message: ``status`` queued | held (night, released at 08:00) | blocked (``reason``: no_consent,
@@ -134,7 +137,8 @@ def send(*, customer: Customer, channel: str, kind: str, source: str, occurrence
     on to sent | delivered | failed. The same (source, customer, channel, occurrence) returns the same Message.
     ``body``/``subject`` are the plain text (#{name} variables filled from ``variables``); ads get "(광고)", the
     sender and the opt-out added here. ``kind="info"`` on Kakao is AlimTalk and needs ``template_code``.
-    ``not_before`` schedules it later. Raises ValidationError on bad input, writing nothing."""
+    ``not_before`` schedules it later; ``image`` (a ``MessageImage``, see ``messaging.images``) makes an SMS an MMS.
+    Raises ValidationError on bad input, writing nothing."""
     occurrence = str(occurrence)
     if customer is None or customer.pk is None:
         raise ValidationError({"customer": [_("Choose a customer.")]})
@@ -147,7 +151,7 @@ def send(*, customer: Customer, channel: str, kind: str, source: str, occurrence
     now = timezone.now()
     sender = sender_for(unit)
     rendered = render(channel=channel, kind=kind, subtype=subtype, body=body, subject=subject, variables=variables,
-                      sender=sender, customer_id=customer.pk, html=html)
+                      sender=sender, customer_id=customer.pk, html=html, image=image)
     facts = compliance.facts_for([customer.pk], channel=channel, now=now).get(customer.pk) or compliance.Facts(customer.pk, erased=True)
     verdict = compliance.decide(facts, channel=channel, kind=kind, subtype=subtype, now=now)
     to_address = compliance.addresses_for([customer.pk], channel).get(customer.pk, "")
@@ -157,7 +161,7 @@ def send(*, customer: Customer, channel: str, kind: str, source: str, occurrence
         idempotency_key=key, source=source, occurrence=occurrence, customer=customer, unit=unit, channel=channel,
         subtype=rendered.subtype, kind=kind, template_code=template_code, variables=variables or {},
         to_address=to_address if status != Status.BLOCKED else "", subject=rendered.subject, body=rendered.body, html=rendered.html,
-        status=status, reason=verdict.reason if status != Status.QUEUED else "", provider=provider_name(channel),
+        image=image, status=status, reason=verdict.reason if status != Status.QUEUED else "", provider=provider_name(channel),
         next_attempt_at=next_at, created_by=actor.user if actor else None, created_at=now,
     )
     try:
@@ -173,7 +177,7 @@ def send(*, customer: Customer, channel: str, kind: str, source: str, occurrence
 
 
 def send_test(*, actor: Actor, channel: str, to_address: str, body: str, subject: str = "", kind: str = Kind.AD, unit=None,
-              template_code: str = "", variables: dict | None = None) -> Message:
+              template_code: str = "", variables: dict | None = None, image=None) -> Message:
     """A test send to a staff member's own phone or email: labelled exactly as the customers will see it, no consent
     check (recorded as ``staff_test``). Needs a signed-in staff user."""
     from dangol.core.phones import try_normalize_phone
@@ -194,13 +198,14 @@ def send_test(*, actor: Actor, channel: str, to_address: str, body: str, subject
     subtype = subtype_for(channel, kind, template_code)
     now = timezone.now()
     rendered = render(channel=channel, kind=kind, subtype=subtype, body=body, subject=subject, variables=variables,
-                      sender=sender_for(unit), customer_id=None)
+                      sender=sender_for(unit), customer_id=None, image=image)
     with transaction.atomic():
         message = Message.objects.create(
             idempotency_key=idempotency_key(source=f"test:{actor.user.pk}", customer_id=None, channel=channel, occurrence=uuid.uuid4().hex),
             source=f"test:{actor.user.pk}", occurrence=now.isoformat()[:60], unit=unit, channel=channel, subtype=rendered.subtype,
             kind=kind, template_code=template_code, variables=variables or {}, to_address=to_address, subject=rendered.subject,
-            body=rendered.body, html=rendered.html, provider=provider_name(channel), is_test=True, created_by=actor.user, created_at=now)
+            body=rendered.body, html=rendered.html, image=image, provider=provider_name(channel), is_test=True,
+            created_by=actor.user, created_at=now)
         _record(message, customer_id=None, channel=channel, kind=kind, stage="send", outcome="send", reason="staff_test", at=now).save()
         audit.record(actor=actor, action="message.test_send", obj=message, fields=["to_address"])
         transaction.on_commit(kick_dispatch)
@@ -209,7 +214,7 @@ def send_test(*, actor: Actor, channel: str, to_address: str, body: str, subject
 
 def send_bulk(*, rows: Iterable[dict], channel: str, kind: str, source: str, occurrence: str, unit=None,
               actor: Actor | None = None, body: str = "", subject: str = "", template_code: str = "",
-              chunk_size: int | None = None) -> dict:
+              chunk_size: int | None = None, image=None) -> dict:
     """Queue one message per row, set-based (a 200k-recipient campaign is a few statements per 20,000 rows).
 
     ``rows``: dicts with ``customer_id`` and optionally ``body``, ``subject``, ``variables`` (else the call's
@@ -223,13 +228,14 @@ def send_bulk(*, rows: Iterable[dict], channel: str, kind: str, source: str, occ
     from . import bulk
 
     return bulk.send_bulk(rows=rows, channel=channel, kind=kind, source=source, occurrence=occurrence, unit=unit, actor=actor,
-                          body=body, subject=subject, template_code=template_code, chunk_size=chunk_size)
+                          body=body, subject=subject, template_code=template_code, chunk_size=chunk_size, image=image)
 
 
 # The outbox columns send_bulk writes (messaging.bulk), in this order.
 _MESSAGE_COLUMNS = ["idempotency_key", "source", "occurrence", "customer_id", "unit_id", "channel", "subtype", "kind", "template_code",
                     "variables", "to_address", "subject", "body", "html", "status", "reason", "detail", "provider",
-                    "provider_message_id", "attempts", "next_attempt_at", "claim_token", "is_test", "created_by_id", "created_at"]
+                    "provider_message_id", "attempts", "next_attempt_at", "claim_token", "is_test", "created_by_id", "created_at",
+                    "image_id"]
 
 
 def preview(*, customer_ids, channel: str, kind: str, now: dt.datetime | None = None, template_code: str = "") -> dict:

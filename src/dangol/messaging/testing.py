@@ -33,6 +33,7 @@ class LocalProvider:
         self.answers: dict[str, dict] = {}  # X-Idempotency-Key -> first answer
         self.request_count = 0
         self.fail_after_accepting = 0  # answer 503 to the next N requests although they were accepted
+        self.files: dict[str, dict] = {}  # uploaded MMS pictures: fileId -> {"name", "bytes"}
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -83,6 +84,8 @@ class LocalProvider:
 
     # --- the API ---
     def handle(self, path: str, payload: dict, key: str) -> dict:
+        if path.endswith("/attachfile/binaryUpload"):
+            return self.upload(payload)
         with self.lock:
             self.request_count += 1
             self.requests.append({"path": path, "key": key, "recipients": len(payload.get("recipientList", []))})
@@ -91,6 +94,9 @@ class LocalProvider:
                     self.repeats.append(str(r.get("recipientGroupingKey")))
                 return self.answers[key]
             request_id = uuid.uuid4().hex[:20]
+            files = [str(f) for f in payload.get("attachFileIdList") or []]
+            if any(f not in self.files for f in files):
+                return {"header": {"isSuccessful": False, "resultCode": -1000, "resultMessage": "unknown attachment"}}
             results = []
             kind = "alimtalk" if "/alimtalk/" in path else "friendtalk" if "/friendtalk/" in path else "sms"
             for seq, r in enumerate(payload.get("recipientList", []), start=1):
@@ -105,7 +111,8 @@ class LocalProvider:
                     params = r.get("templateParameter") or {}
                     text = params.get("m", r.get("content", "")) if kind != "alimtalk" else payload.get("templateCode", "")
                     self.deliveries[group_key] = {"to": number, "text": text, "subject": params.get("t", ""), "kind": kind,
-                                                  "path": path, "request_id": request_id, "seq": seq, "variables": params}
+                                                  "path": path, "request_id": request_id, "seq": seq, "variables": params,
+                                                  "files": files}
                 results.append({"recipientSeq": seq, "recipientNo": number, "resultCode": code, "resultMessage": message,
                                 "recipientGroupingKey": group_key})
             if kind == "sms":
@@ -117,6 +124,22 @@ class LocalProvider:
             if key:
                 self.answers[key] = answer
             return answer
+
+    def upload(self, payload: dict) -> dict:
+        """An MMS picture: the file's bytes as base64 in ``fileBody``; answers its ``fileId``."""
+        import base64
+
+        try:
+            data = base64.b64decode(payload.get("fileBody") or "", validate=True)
+        except ValueError:
+            data = b""
+        if not data or not str(payload.get("fileName", "")).lower().endswith((".jpg", ".jpeg")):
+            return {"header": {"isSuccessful": False, "resultCode": -1001, "resultMessage": "bad attachment"}}
+        with self.lock:
+            file_id = uuid.uuid4().hex[:16]
+            self.files[file_id] = {"name": payload["fileName"], "bytes": data}
+        return {"header": {"isSuccessful": True, "resultCode": 0, "resultMessage": "SUCCESS"},
+                "body": {"data": {"fileId": file_id, "fileName": payload["fileName"]}}}
 
     # --- delivery reports ---
     def post_reports(self, webhook_url: str, secret: str, reports: list[dict]) -> int:

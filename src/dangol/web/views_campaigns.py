@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -28,6 +29,7 @@ from dangol.campaigns import segments as segment_services
 from dangol.campaigns import selectors
 from dangol.campaigns.models import AutomationKind, Campaign, CampaignStatus, OfferKind, Recurrence, Segment, SegmentKind
 from dangol.customers.models import Channel
+from dangol.messaging import images as mms_images
 from dangol.core.audit import Actor
 from dangol.core.models import BusinessUnit
 from dangol.core.selectors import units_for
@@ -330,6 +332,9 @@ class CampaignForm(forms.Form):
     offer_units = forms.TypedMultipleChoiceField(
         label=gettext_lazy("Coupon good at"), coerce=int, required=False, widget=forms.CheckboxSelectMultiple,
         help_text=gettext_lazy("None ticked: where the campaign is sent from (every unit for a group campaign)."))
+    image = forms.FileField(label=gettext_lazy("Picture (MMS)"), required=False,
+                            help_text=gettext_lazy("SMS only: a JPEG of at most 300 KB and 1500 × 1440 pixels; the messages go as MMS."),
+                            widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg"}))
     send_at = forms.DateTimeField(label=gettext_lazy("Send at (empty: when approved)"), required=False,
                                   widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
                                   input_formats=["%Y-%m-%dT%H:%M"])
@@ -362,7 +367,7 @@ def campaign_list(request):
 @require_http_methods(["GET", "POST"])
 def campaign_new(request):
     initial = {"segment": request.GET.get("segment")} if request.GET.get("segment") else None
-    form = CampaignForm(request.POST or None, user=request.user, initial=initial)
+    form = CampaignForm(request.POST or None, request.FILES or None, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         variants = [services.VariantInput(body=data["body_a"], subject=data["subject_a"], weight=100)]
@@ -376,11 +381,18 @@ def campaign_new(request):
                                         valid_days=data["offer_valid_days"] or 14,
                                         units=tuple(form.units[pk] for pk in data["offer_units"]))
         try:
-            campaign = services.create_campaign(
-                actor=Actor.from_request(request), name=data["name"], segment=form.segments[data["segment"]],
-                channel=data["channel"], kind=data["kind"], unit=form.units.get(data["unit"]) if data["unit"] else None,
-                variants=variants, holdout_pct=data["holdout_pct"], offer=offer, send_at=data["send_at"],
-                recurrence=data["recurrence"] or "", attribution_days=data["attribution_days"])
+            with transaction.atomic():  # a campaign refused after its picture was stored keeps neither
+                image = None
+                if data.get("image"):
+                    if data["channel"] != Channel.SMS:
+                        raise ValidationError({"image": [_("Only a text message (MMS) carries a picture.")]})
+                    image = mms_images.add_image(actor=Actor.from_request(request), name=data["image"].name,
+                                                 data=data["image"].read(), unit=form.units.get(data["unit"]))
+                campaign = services.create_campaign(
+                    actor=Actor.from_request(request), name=data["name"], segment=form.segments[data["segment"]],
+                    channel=data["channel"], kind=data["kind"], unit=form.units.get(data["unit"]) if data["unit"] else None,
+                    variants=variants, holdout_pct=data["holdout_pct"], offer=offer, send_at=data["send_at"],
+                    recurrence=data["recurrence"] or "", attribution_days=data["attribution_days"], image=image)
         except ValidationError as exc:
             for field, errors in (exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]):
                 for error in errors:

@@ -30,6 +30,7 @@ from dangol.core.selectors import units_for
 from dangol.customers import selectors as customer_selectors
 from dangol.customers.models import Stage
 from dangol.messaging import calllist, printing, text
+from dangol.messaging import images as mms_images
 from dangol.messaging import selectors as messaging_selectors
 from dangol.messaging import services as messaging
 from dangol.messaging.models import Channel, Decision, Kind, Message, SenderProfile, Status, Suppression
@@ -116,6 +117,9 @@ class ComposeForm(forms.Form):
     subject = forms.CharField(label=gettext_lazy("Subject (LMS, email, letter)"), max_length=200, required=False)
     body = forms.CharField(label=gettext_lazy("Message"), max_length=5000,
                            widget=forms.Textarea(attrs={"rows": 6, "data-testid": "compose-body"}))
+    image = forms.FileField(label=gettext_lazy("Picture (MMS)"), required=False,
+                            help_text=gettext_lazy("A JPEG of at most 300 KB and 1500 × 1440 pixels; the text message goes as MMS."),
+                            widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg", "data-testid": "compose-image"}))
     request_id = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
     def __init__(self, *args, test: bool, may_advertise: bool, **kwargs):
@@ -155,6 +159,8 @@ class ComposeForm(forms.Form):
                         self.add_error("subject", _("An LMS subject has at most 40 bytes."))
         if channel == Channel.EMAIL and not subject.strip():
             self.add_error("subject", _("An email needs a subject."))
+        if data.get("image") and channel != Channel.SMS:
+            self.add_error("image", _("Only a text message (MMS) carries a picture."))
         return data
 
 
@@ -180,20 +186,28 @@ def compose(request):
             return render(request, "web/messaging/compose_pick.html", status=400 if request.method == "POST" else 200)
         customer = _customer_or_404(request, int(raw))
     may_advertise = is_manager(request.user)
-    form = ComposeForm(request.POST or None, test=test, may_advertise=may_advertise)
+    form = ComposeForm(request.POST or None, request.FILES or None, test=test, may_advertise=may_advertise)
     result = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         actor = Actor.from_request(request)
         unit = customer_selectors.acting_unit(user=request.user, customer=customer) if customer else _first_unit(request)
         try:
+            image = None
+            if data.get("image"):
+                upload = data["image"]
+                if upload.size > mms_images.max_bytes():  # refused before reading it into memory
+                    raise ValidationError({"image": [_("An MMS picture has at most %(kb)s KB; this one has %(size)s KB.")
+                                                     % {"kb": mms_images.max_bytes() // 1024, "size": -(-upload.size // 1024)}]})
+                image = mms_images.add_image(actor=actor, name=upload.name, data=upload.read(), unit=unit)
             if test:
                 result = messaging.send_test(actor=actor, channel=data["channel"], to_address=data["to_address"],
-                                             body=data["body"], subject=data["subject"], kind=data["kind"], unit=unit)
+                                             body=data["body"], subject=data["subject"], kind=data["kind"], unit=unit,
+                                             image=image)
             else:
                 result = messaging.send(customer=customer, channel=data["channel"], kind=data["kind"],
                                         source=f"staff:{request.user.pk}", occurrence=data["request_id"],
-                                        body=data["body"], subject=data["subject"], unit=unit, actor=actor)
+                                        body=data["body"], subject=data["subject"], unit=unit, actor=actor, image=image)
         except ValidationError as exc:
             _service_errors(form, exc)
         else:

@@ -29,6 +29,7 @@ class FileSinkProvider:
     def send_batch(self, messages, *, batch_key: str = "") -> list[Result]:
         results = []
         now = timezone.now().isoformat()
+        pictures: dict[int, str] = {}  # image id -> where this batch wrote it
         for m in messages:
             folder = self.folder() / m.channel
             folder.mkdir(parents=True, exist_ok=True)
@@ -38,11 +39,29 @@ class FileSinkProvider:
                     "variables": m.variables, "written_at": now}
             if m.html:
                 data["html"] = m.html
+            if m.image_id:
+                if m.image_id not in pictures:
+                    pictures[m.image_id] = self._picture(m.image_id)
+                data["image"] = pictures[m.image_id]
             tmp = folder / f".{name}.{os.getpid()}.tmp"
             tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
             os.replace(tmp, folder / f"{name}.json")
             results.append(Result(m.pk, "sent", provider_message_id=f"file:{name}"))
         return results
+
+    def _picture(self, image_id: int) -> str:
+        """The MMS picture, written once as outbox/images/<its SHA-256>-<name>; returns that path under outbox/."""
+        from ..images import image_bytes
+
+        name, data = image_bytes(image_id)
+        folder = self.folder() / "images"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{hashlib.sha256(data).hexdigest()[:20]}-{name}"
+        if not target.exists():
+            tmp = folder / f".{target.name}.{os.getpid()}.tmp"
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        return f"images/{target.name}"
 
     def parse_report(self, request):
         return parse_json_report(request)

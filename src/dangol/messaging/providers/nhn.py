@@ -1,4 +1,4 @@
-"""Korean SMS/LMS, AlimTalk and Kakao brand (friend) messages over an HTTP API in the style of NHN Cloud
+"""Korean SMS/LMS/MMS, AlimTalk and Kakao brand (friend) messages over an HTTP API in the style of NHN Cloud
 (Notification > SMS v3.0, KakaoTalk Bizmessage AlimTalk v2.3 / FriendTalk v2.4).
 
 - Authentication: ``X-Secret-Key`` header; app keys in the path; everything from settings.MESSAGING_NHN (env).
@@ -6,6 +6,8 @@
   ``templateParameter`` (NHN's per-recipient substitution), so a batch of 200 different texts is one request.
 - Each recipient's ``recipientGroupingKey`` is our message id; each request carries ``X-Idempotency-Key``
   (claim token + group), and a batch is always resent whole under the same key, so the provider can drop a repeat.
+- MMS: the picture is uploaded first (``attachfile/binaryUpload``, base64 JPEG) and its file id sent in
+  ``attachFileIdList``; a worker reuses the id for an hour.
 - AlimTalk recipients that fail (not a KakaoTalk user, template mismatch…) are sent again at once as SMS/LMS with
   the same text (and NHN's own ``resendParameter`` asks it to fall back for failures it only learns later).
 """
@@ -25,6 +27,7 @@ class NhnProvider:
 
     def __init__(self):
         self.session = requests.Session()
+        self.files: dict[tuple, tuple[str, float]] = {}  # (gateway, picture's SHA-256) -> (its file id, when uploaded)
 
     @property
     def conf(self) -> dict:
@@ -51,10 +54,10 @@ class NhnProvider:
 
         groups = defaultdict(list)
         for m in messages:
-            groups[(m.subtype, m.kind, m.template_code, m.unit_id)].append(m)
+            groups[(m.subtype, m.kind, m.template_code, m.unit_id, m.image_id)].append(m)
         results: list[Result] = []
-        for (subtype, kind, template_code, _unit), group in sorted(groups.items(), key=lambda g: str(g[0])):
-            key = f"{batch_key or 'batch'}:{subtype}:{kind}:{template_code}"
+        for (subtype, kind, template_code, _unit, image_id), group in sorted(groups.items(), key=lambda g: str(g[0])):
+            key = f"{batch_key or 'batch'}:{subtype}:{kind}:{template_code}" + (f":{image_id}" if image_id else "")
             sender = sender_for(group[0].unit)
             if subtype == "alimtalk":
                 results += self._alimtalk(group, key, sender, template_code)
@@ -73,11 +76,36 @@ class NhnProvider:
                                       "templateParameter": {"m": m.body, "t": m.subject}} for m in group]}
         if path.endswith("mms"):
             payload["title"] = "##t##"
+        if subtype == "mms" and group[0].image_id:
+            payload["attachFileIdList"] = [self._upload(group[0].image_id)]
         url = f"{self.conf['SMS_URL']}/sms/v3.0/appKeys/{self.conf['SMS_APP_KEY']}/sender/{path}"
         data = self._post(url, payload, key)
         request_id = ((data.get("body") or {}).get("data") or {}).get("requestId", "")
         rows = ((data.get("body") or {}).get("data") or {}).get("sendResultList") or []
         return _results(group, rows, request_id, data)
+
+    def _upload(self, image_id: int) -> str:
+        """The gateway's file id of an MMS picture, uploaded once per hour per worker (gateways keep files for days)."""
+        import base64
+        import time
+
+        from ..images import image_bytes
+        from ..models import MessageImage
+
+        url = f"{self.conf['SMS_URL']}/sms/v3.0/appKeys/{self.conf['SMS_APP_KEY']}/attachfile/binaryUpload"
+        cache_key = (url, MessageImage.objects.filter(pk=image_id).values_list("sha256", flat=True).get())
+        cached = self.files.get(cache_key)
+        if cached and time.monotonic() - cached[1] < 3600:
+            return cached[0]
+        name, data = image_bytes(image_id)
+        answer = self._post(url, {"fileName": name, "createUser": "dangol", "fileBody": base64.b64encode(data).decode()},
+                            key=f"upload:{image_id}")
+        file_id = ((answer.get("body") or {}).get("data") or {}).get("fileId")
+        if not (answer.get("header") or {}).get("isSuccessful", True) or not file_id:
+            # Nothing was sent: the whole group waits and is tried again.
+            raise ProviderUnavailable(f"the gateway refused the picture: {(answer.get('header') or {}).get('resultMessage', '')}")
+        self.files[cache_key] = (str(file_id), time.monotonic())
+        return str(file_id)
 
     def _alimtalk(self, group, key, sender, template_code) -> list[Result]:
         payload = {"senderKey": self.conf["KAKAO_SENDER_KEY"], "templateCode": template_code,
