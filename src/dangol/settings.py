@@ -373,8 +373,9 @@ DANGOL_WEBHOOK_RETRY_MAX_SECONDS = int(os.environ.get("DANGOL_WEBHOOK_RETRY_MAX_
 DANGOL_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("DANGOL_WEBHOOK_TIMEOUT_SECONDS", "10"))
 # --- end security-api ---
 # --- campaigns ---
-# What one message costs per channel (KRW), for the ROI of campaigns and automations: DANGOL_MESSAGE_COST_KRW="sms=20,kakao=8".
-DANGOL_MESSAGE_COST_KRW = {"sms": 20, "kakao": 8, "email": 1, "post": 600, "phone": 0}
+# What one message costs (KRW), for the ROI of campaigns and automations, per message type (sms, lms, mms, alimtalk,
+# brand) or else per channel: DANGOL_MESSAGE_COST_KRW="sms=20,lms=50,mms=120,kakao=8".
+DANGOL_MESSAGE_COST_KRW = {"sms": 20, "lms": 50, "mms": 120, "kakao": 8, "email": 1, "post": 600, "phone": 0}
 for _pair in filter(None, os.environ.get("DANGOL_MESSAGE_COST_KRW", "").split(",")):
     _channel, _sep, _cost = _pair.partition("=")
     DANGOL_MESSAGE_COST_KRW[_channel.strip()] = int(_cost)

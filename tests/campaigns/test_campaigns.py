@@ -202,3 +202,19 @@ def test_staff_cannot_cancel_an_approved_campaign(vip_segment, staff_at_hotel, m
     with pytest.raises(PermissionDenied):
         services.cancel_campaign(actor=Actor(user=staff_at_hotel), campaign=campaign)
     assert services.cancel_campaign(actor=Actor(user=mina), campaign=campaign).status == CampaignStatus.CANCELLED
+
+
+def test_the_cost_counts_each_message_at_the_price_of_its_type(settings):
+    """An LMS or MMS costs more than an SMS; a type without its own price costs its channel's; blocked ones nothing."""
+    from dangol.campaigns.results import _message_counts
+    from dangol.messaging.models import Message
+
+    settings.DANGOL_MESSAGE_COST_KRW = {"sms": 20, "mms": 120, "kakao": 8}
+    now = timezone.now()
+    for i, (subtype, status) in enumerate([("sms", "sent"), ("sms", "queued"), ("lms", "delivered"), ("mms", "held"),
+                                           ("mms", "failed"), ("mms", "blocked")]):
+        Message.objects.create(idempotency_key=f"k{i}", source="cost", occurrence="1", channel="sms", subtype=subtype,
+                               kind="ad", status=status, created_at=now)
+    counts, clicks, cost = _message_counts(Message.objects.filter(source="cost"), "sms")
+    assert cost == 2 * 20 + 1 * 20 + 2 * 120  # the LMS at the SMS price: no LMS price was set
+    assert counts["blocked"] == 1 and clicks == 0

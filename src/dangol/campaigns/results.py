@@ -3,7 +3,8 @@ the attribution window against the holdout group.
 
 Uplift is the difference of the mean revenue per customer (treated − holdout) with a 95 % confidence interval from the
 normal approximation (Welch's standard error, sqrt(s²ₜ/nₜ + s²ₕ/nₕ)); the incremental revenue is that difference times
-the number treated, and ROI sets it against what the messages cost (``DANGOL_MESSAGE_COST_KRW`` per channel). Revenue
+the number treated, and ROI sets it against what the messages cost (``DANGOL_MESSAGE_COST_KRW`` per message type —
+an LMS or MMS costs more than an SMS — else per channel). Revenue
 is net (refunds count against it) and leaves flagged imported orders out, as analytics does.
 """
 from __future__ import annotations
@@ -79,8 +80,11 @@ class Results:
     window_end: dt.datetime | None = None
 
 
-def message_cost(channel: str) -> int:
-    return int(getattr(settings, "DANGOL_MESSAGE_COST_KRW", {}).get(channel, 0))
+def message_cost(channel: str, subtype: str = "") -> int:
+    """What one message costs: the price of its type (sms, lms, mms, alimtalk, brand…) when one is set, else its
+    channel's."""
+    prices = getattr(settings, "DANGOL_MESSAGE_COST_KRW", {})
+    return int(prices[subtype] if subtype in prices else prices.get(channel, 0))
 
 
 def _revenue_rows(sql_recipients: str, params: list, start: dt.datetime, end: dt.datetime) -> np.ndarray:
@@ -103,7 +107,7 @@ def _figures(label: str, revenue: np.ndarray) -> GroupFigures:
                         revenue=int(revenue.sum()), per_customer=float(revenue.mean()) if len(revenue) else 0.0)
 
 
-def _compare(rows: np.ndarray, channel: str, sent: int) -> Results:
+def _compare(rows: np.ndarray, cost: int) -> Results:
     revenue, holdout = rows[:, 3], rows[:, 1] == 1
     treated = _figures("treated", revenue[~holdout])
     control = _figures("holdout", revenue[holdout])
@@ -117,7 +121,7 @@ def _compare(rows: np.ndarray, channel: str, sent: int) -> Results:
             figures.uplift = uplift(part, revenue[holdout])
             variants.append(figures)
     result = Results(treated=treated, holdout=control, variants=variants)
-    result.message_cost = sent * message_cost(channel)
+    result.message_cost = cost
     if treated.uplift is not None:
         result.incremental_revenue = treated.uplift.difference * treated.customers
         if result.message_cost:
@@ -125,11 +129,16 @@ def _compare(rows: np.ndarray, channel: str, sent: int) -> Results:
     return result
 
 
-def _message_counts(messages) -> tuple[dict, int, int]:
+CHARGED = ("queued", "held", "sent", "delivered", "failed")  # a blocked message costs nothing
+
+
+def _message_counts(messages, channel: str) -> tuple[dict, int, int]:
+    """(messages per status, clicks, what the charged ones cost), from two grouped queries."""
     counts = dict(messages.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     clicks = messages.filter(clicked_at__isnull=False).count()
-    sent = sum(n for status, n in counts.items() if status in ("queued", "held", "sent", "delivered", "failed"))
-    return counts, clicks, sent
+    by_type = messages.filter(status__in=CHARGED).values_list("subtype").annotate(n=Count("id")).values_list("subtype", "n")
+    cost = sum(n * message_cost(channel, subtype) for subtype, n in by_type)
+    return counts, clicks, cost
 
 
 def campaign_results(campaign: Campaign, *, now: dt.datetime | None = None) -> Results | None:
@@ -142,8 +151,8 @@ def campaign_results(campaign: Campaign, *, now: dt.datetime | None = None) -> R
     recipients = Recipient.objects.filter(run__campaign=campaign).values("customer_id", "is_holdout", "variant")
     sql, params = recipients.query.sql_with_params()
     rows = _revenue_rows(sql, list(params), start, end)
-    counts, clicks, sent = _message_counts(Message.objects.filter(source=campaign.source))
-    result = _compare(rows, campaign.channel, sent)
+    counts, clicks, cost = _message_counts(Message.objects.filter(source=campaign.source), campaign.channel)
+    result = _compare(rows, cost)
     result.messages, result.clicks = counts, clicks
     coupons = Coupon.objects.filter(pk__in=Recipient.objects.filter(run__campaign=campaign, coupon_id__isnull=False)
                                     .values("coupon_id"))
@@ -181,8 +190,8 @@ def automation_results(automation: Automation, *, now: dt.datetime | None = None
         revenue = sum(total for when, total in by_customer.get(cid, []) if at <= when < end)
         rows.append((cid, 1 if hold else 0, ord("A") if not hold else 0, revenue))
     array = np.asarray(rows, dtype=np.int64).reshape(-1, 4)
-    counts, clicks, sent = _message_counts(Message.objects.filter(source=automation.source))
-    result = _compare(array, automation.channel, sent)
+    counts, clicks, cost = _message_counts(Message.objects.filter(source=automation.source), automation.channel)
+    result = _compare(array, cost)
     result.variants = []
     result.messages, result.clicks = counts, clicks
     coupon_ids = sends.filter(coupon_id__isnull=False).values("coupon_id")
