@@ -203,3 +203,19 @@ def test_the_schema_documents_the_loyalty_endpoints(db):
         assert path in schema["paths"], path
     redeem = schema["paths"]["/api/v1/customers/{id}/points/redeem"]["post"]
     assert set(redeem["responses"]) == {"201", "400", "401", "403", "404"}
+
+
+def test_a_pos_checks_the_minimum_spend_and_redeems_with_the_amount(bora_api, program, make_customer):  # noqa: F811
+    from dangol.loyalty.models import CouponTemplate
+
+    template = CouponTemplate.objects.create(name="10,000 off 50,000", kind="amount", value=10_000, min_spend_krw=50_000)
+    guest = make_customer("bakery", name="박하늘")
+    [coupon_id] = issue_coupons(template=template, customer_ids=[guest.pk], source="campaign")
+    coupon = Coupon.objects.get(pk=coupon_id)
+    low = post(bora_api, "/api/v1/coupons/validate", {"code": coupon.code, "amount_krw": 10_000}).json()
+    assert low["valid"] is False and "at least 50,000 KRW" in low["errors"]["amount_krw"][0]
+    assert post(bora_api, "/api/v1/coupons/redeem", {"code": coupon.code, "amount_krw": 10_000}).status_code == 400
+    assert post(bora_api, "/api/v1/coupons/redeem", {"code": coupon.code, "amount_krw": -1}).status_code == 400
+    assert Coupon.objects.get(pk=coupon.pk).status == "active"
+    used = post(bora_api, "/api/v1/coupons/redeem", {"code": coupon.code, "amount_krw": 70_000})
+    assert used.status_code == 200 and used.json()["coupon"]["discount_krw"] == 10_000

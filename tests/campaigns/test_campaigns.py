@@ -218,3 +218,27 @@ def test_the_cost_counts_each_message_at_the_price_of_its_type(settings):
     counts, clicks, cost = _message_counts(Message.objects.filter(source="cost"), "sms")
     assert cost == 2 * 20 + 1 * 20 + 2 * 120  # the LMS at the SMS price: no LMS price was set
     assert counts["blocked"] == 1 and clicks == 0
+
+
+def test_roi_counts_the_discounts_of_the_coupons_used(vip_segment, mina, units, buy, town, settings):
+    """ROI = (incremental revenue − messages − discounts) / (messages + discounts); a coupon used without a known
+    discount is counted apart."""
+    settings.DANGOL_MESSAGE_COST_KRW = {"sms": 20}
+    campaign = draft(mina, vip_segment, units["seoul-hotel"], holdout_pct=0)
+    services.approve_campaign(actor=Actor(user=mina), campaign=campaign)
+    services.run_campaign(campaign_id=campaign.pk)
+    coupons = list(Coupon.objects.filter(source_ref=f"campaign:{campaign.pk}:1").select_related("template"))
+    from dangol.loyalty.services import use_coupon
+    use_coupon(actor=Actor(user=mina), coupon=coupons[0], unit=units["seoul-hotel"], amount_krw=250_000)  # 10 %: 25,000
+    use_coupon(actor=Actor(user=mina), coupon=coupons[1], unit=units["seoul-hotel"])  # a percentage without the amount
+    outcome = results.campaign_results(campaign, now=timezone.now() + dt.timedelta(hours=1))
+    assert outcome.coupons_used == 2 and outcome.discounts == 25_000 and outcome.coupons_unpriced == 1
+    # Everyone was treated: no holdout, no uplift, no ROI — the figures are still reported.
+    assert outcome.roi is None
+    outcome.treated.uplift = results.Uplift(difference=100_000, low=0, high=0, treated_mean=0, holdout_mean=0,
+                                            conversion_difference=0)
+    outcome.incremental_revenue = 100_000 * outcome.treated.customers
+    results._coupons(outcome, Coupon.objects.filter(pk__in=[c.pk for c in coupons]))
+    cost = outcome.message_cost + 25_000
+    assert outcome.roi == pytest.approx((outcome.incremental_revenue - cost) / cost)
+    assert ["coupon_discounts_krw", 25_000] in results.results_csv_rows(outcome)

@@ -32,6 +32,8 @@ class ReferralInSerializer(StrictSerializer):
 
 class CouponUseSerializer(StrictSerializer):
     unit = serializers.SlugField(max_length=40, required=False)
+    amount_krw = serializers.IntegerField(min_value=0, max_value=10_000_000_000, required=False,
+                                         help_text="The purchase it is used on (KRW): checks the minimum spend and records the discount.")
 
 
 class MemberLookupSerializer(StrictSerializer):
@@ -86,7 +88,7 @@ class CouponSerializer(serializers.ModelSerializer):
     class Meta:
         model = Coupon
         fields = ["id", "code", "name", "kind", "value", "min_spend_krw", "usable_at", "status", "source", "issued_at",
-                  "expires_at", "used_at"]
+                  "expires_at", "used_at", "discount_krw"]
         read_only_fields = fields
 
     def get_usable_at(self, obj) -> list[str]:

@@ -160,6 +160,7 @@ class CampaignResultsSerializer(serializers.Serializer):
     holdout = GroupSerializer()
     variants = GroupSerializer(many=True)
     message_cost = serializers.IntegerField(help_text="KRW")
+    coupon_discounts = serializers.IntegerField(help_text="KRW taken off by the used coupons whose discount is known")
     incremental_revenue = serializers.FloatField(help_text="KRW")
     roi = serializers.FloatField(allow_null=True)
     window_start = serializers.DateTimeField(allow_null=True)
@@ -223,5 +224,6 @@ class CampaignResultsView(ApiView):
             "coupons_issued": result.coupons_issued, "coupons_used": result.coupons_used,
             "treated": _group(result.treated), "holdout": _group(result.holdout),
             "variants": [_group(v) for v in result.variants], "message_cost": result.message_cost,
+            "coupon_discounts": result.discounts,
             "incremental_revenue": float(result.incremental_revenue), "roi": result.roi,
             "window_start": result.window_start, "window_end": result.window_end})

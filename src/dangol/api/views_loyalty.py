@@ -190,7 +190,8 @@ class CouponUseView(ApiView):
         body = CouponUseSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         unit = unit_in_scope(request.user, body.validated_data.get("unit"))
-        used = loyalty_services.use_coupon(actor=api_actor(request), coupon=coupon, unit=unit)
+        used = loyalty_services.use_coupon(actor=api_actor(request), coupon=coupon, unit=unit,
+                                           amount_krw=body.validated_data.get("amount_krw"))
         return Response(CouponSerializer(used).data)
 
 
@@ -260,6 +261,8 @@ class StampsView(ApiView):
 class CouponCodeSerializer(StrictSerializer):
     code = serializers.CharField(max_length=40, help_text="The coupon code (case, spaces and dashes ignored).")
     unit = serializers.SlugField(max_length=40, required=False, help_text="Where it is used; optional with one unit.")
+    amount_krw = serializers.IntegerField(min_value=0, max_value=10_000_000_000, required=False,
+                                         help_text="The purchase (KRW): checks the minimum spend; on redeem, records the discount.")
 
 
 class CouponCheckSerializer(serializers.Serializer):
@@ -281,13 +284,13 @@ def coupon_by_code(request) -> tuple:
     coupon = Coupon.objects.select_related("template", "customer").prefetch_related("template__units").filter(code=code).first()
     if coupon is None:
         raise Http404
-    return coupon, unit
+    return coupon, unit, body.validated_data.get("amount_krw")
 
 
-def coupon_check(coupon, unit) -> dict:
+def coupon_check(coupon, unit, amount_krw=None) -> dict:
     from dangol.core.masking import mask_name
 
-    problem = loyalty_services.coupon_problem(coupon, unit=unit) or {}
+    problem = loyalty_services.coupon_problem(coupon, unit=unit, amount_krw=amount_krw) or {}
     return {"valid": not problem, "errors": problem, "coupon": CouponSerializer(coupon).data, "customer": coupon.customer_id,
             "customer_name": mask_name(coupon.customer.name)}
 
@@ -302,8 +305,8 @@ class CouponValidateView(ApiView):
         request=CouponCodeSerializer, responses={200: CouponCheckSerializer, **error_responses(400, 401, 403, 404)},
     )
     def post(self, request):
-        coupon, unit = coupon_by_code(request)
-        return Response(coupon_check(coupon, unit))
+        coupon, unit, amount_krw = coupon_by_code(request)
+        return Response(coupon_check(coupon, unit, amount_krw))
 
 
 class CouponRedeemView(ApiView):
@@ -317,7 +320,7 @@ class CouponRedeemView(ApiView):
         request=CouponCodeSerializer, responses={200: CouponCheckSerializer, **error_responses(400, 401, 403, 404)},
     )
     def post(self, request):
-        coupon, unit = coupon_by_code(request)
-        used = loyalty_services.use_coupon(actor=api_actor(request), coupon=coupon, unit=unit)
+        coupon, unit, amount_krw = coupon_by_code(request)
+        used = loyalty_services.use_coupon(actor=api_actor(request), coupon=coupon, unit=unit, amount_krw=amount_krw)
         customer_services.link_to_unit(actor=api_actor(request), customer=coupon.customer, unit=unit)
         return Response(coupon_check(used, unit))

@@ -3,8 +3,9 @@ the attribution window against the holdout group.
 
 Uplift is the difference of the mean revenue per customer (treated − holdout) with a 95 % confidence interval from the
 normal approximation (Welch's standard error, sqrt(s²ₜ/nₜ + s²ₕ/nₕ)); the incremental revenue is that difference times
-the number treated, and ROI sets it against what the messages cost (``DANGOL_MESSAGE_COST_KRW`` per message type —
-an LMS or MMS costs more than an SMS — else per channel). Revenue
+the number treated, and ROI sets it against what the campaign cost: the messages (``DANGOL_MESSAGE_COST_KRW`` per
+message type — an LMS or MMS costs more than an SMS — else per channel) and the discounts of the coupons used
+(recorded at the counter with the purchase amount; a gift's value is unknown and counted apart). Revenue
 is net (refunds count against it) and leaves flagged imported orders out, as analytics does.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from dangol.loyalty.models import Coupon, CouponStatus
@@ -73,6 +74,8 @@ class Results:
     clicks: int = 0
     coupons_issued: int = 0
     coupons_used: int = 0
+    discounts: int = 0  # KRW taken off by the used coupons whose discount is known
+    coupons_unpriced: int = 0  # used coupons whose discount is unknown (gifts; percentages used without the amount)
     message_cost: int = 0
     incremental_revenue: float = 0.0
     roi: float | None = None
@@ -124,9 +127,20 @@ def _compare(rows: np.ndarray, cost: int) -> Results:
     result.message_cost = cost
     if treated.uplift is not None:
         result.incremental_revenue = treated.uplift.difference * treated.customers
-        if result.message_cost:
-            result.roi = (result.incremental_revenue - result.message_cost) / result.message_cost
     return result
+
+
+def _coupons(result: Results, coupons) -> None:
+    """Issued, used and the discounts the used ones gave (the offer's cost), then the ROI over messages and discounts:
+    (incremental revenue − cost) / cost."""
+    agg = coupons.aggregate(issued=Count("id"), used=Count("id", filter=Q(status=CouponStatus.USED)),
+                            discounts=Sum("discount_krw", filter=Q(status=CouponStatus.USED)),
+                            unpriced=Count("id", filter=Q(status=CouponStatus.USED, discount_krw__isnull=True)))
+    result.coupons_issued, result.coupons_used = agg["issued"], agg["used"]
+    result.discounts, result.coupons_unpriced = int(agg["discounts"] or 0), agg["unpriced"]
+    cost = result.message_cost + result.discounts
+    if result.treated.uplift is not None and cost:
+        result.roi = (result.incremental_revenue - cost) / cost
 
 
 CHARGED = ("queued", "held", "sent", "delivered", "failed")  # a blocked message costs nothing
@@ -154,10 +168,8 @@ def campaign_results(campaign: Campaign, *, now: dt.datetime | None = None) -> R
     counts, clicks, cost = _message_counts(Message.objects.filter(source=campaign.source), campaign.channel)
     result = _compare(rows, cost)
     result.messages, result.clicks = counts, clicks
-    coupons = Coupon.objects.filter(pk__in=Recipient.objects.filter(run__campaign=campaign, coupon_id__isnull=False)
-                                    .values("coupon_id"))
-    agg = coupons.aggregate(issued=Count("id"), used=Count("id", filter=Q(status=CouponStatus.USED)))
-    result.coupons_issued, result.coupons_used = agg["issued"], agg["used"]
+    _coupons(result, Coupon.objects.filter(pk__in=Recipient.objects.filter(run__campaign=campaign, coupon_id__isnull=False)
+                                           .values("coupon_id")))
     result.window_start, result.window_end = start, end
     return result
 
@@ -194,10 +206,7 @@ def automation_results(automation: Automation, *, now: dt.datetime | None = None
     result = _compare(array, cost)
     result.variants = []
     result.messages, result.clicks = counts, clicks
-    coupon_ids = sends.filter(coupon_id__isnull=False).values("coupon_id")
-    agg = Coupon.objects.filter(pk__in=coupon_ids).aggregate(issued=Count("id"),
-                                                             used=Count("id", filter=Q(status=CouponStatus.USED)))
-    result.coupons_issued, result.coupons_used = agg["issued"], agg["used"]
+    _coupons(result, Coupon.objects.filter(pk__in=sends.filter(coupon_id__isnull=False).values("coupon_id")))
     return result
 
 
@@ -214,6 +223,8 @@ def results_csv_rows(result: Results) -> list[list]:
     rows.append(["coupons_issued", result.coupons_issued])
     rows.append(["coupons_used", result.coupons_used])
     rows.append(["message_cost_krw", result.message_cost])
+    rows.append(["coupon_discounts_krw", result.discounts])
+    rows.append(["coupons_used_without_known_discount", result.coupons_unpriced])
     rows.append(["incremental_revenue_krw", round(result.incremental_revenue)])
     rows.append(["roi", "" if result.roi is None else round(result.roi, 3)])
     return rows

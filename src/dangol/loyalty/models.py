@@ -376,6 +376,10 @@ class Coupon(models.Model):
     used_unit = models.ForeignKey("core.BusinessUnit", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                   verbose_name=_("used at"))
     used_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    purchase_krw = models.PositiveBigIntegerField(_("purchase amount (KRW)"), null=True, blank=True,
+                                                  help_text=_("the sale it was used on, when the counter gave it"))
+    discount_krw = models.PositiveBigIntegerField(_("discount given (KRW)"), null=True, blank=True,
+                                                  help_text=_("what it took off; unknown for a gift, or a percentage without the amount"))
 
     class Meta:
         ordering = ["expires_at", "id"]

@@ -38,6 +38,7 @@ from .models import (
     TIMELINE_KIND,
     Account,
     Coupon,
+    CouponKind,
     CouponStatus,
     EntryKind,
     LedgerEntry,
@@ -306,10 +307,17 @@ def adjust_points(*, actor: Actor, customer: Customer, points, reason: str, unit
 
 # --- coupons -------------------------------------------------------------------------------------------------------------
 
-def coupon_problem(coupon: Coupon, *, unit: BusinessUnit | None, now: dt.datetime | None = None) -> dict | None:
+MAX_PURCHASE_KRW = 10_000_000_000
+
+
+def coupon_problem(coupon: Coupon, *, unit: BusinessUnit | None, now: dt.datetime | None = None,
+                   amount_krw: int | None = None) -> dict | None:
     """Why the coupon cannot be used at ``unit`` now ({field: [message]}), or None: the counter's check, also asked
-    before a sale by a POS (``use_coupon`` asks it again under the row lock)."""
+    before a sale by a POS (``use_coupon`` asks it again under the row lock). With the purchase ``amount_krw`` the
+    template's minimum spend is checked too."""
     now = now or timezone.now()
+    if amount_krw is not None and not (isinstance(amount_krw, int) and 0 <= amount_krw <= MAX_PURCHASE_KRW):
+        return {"amount_krw": [_("Enter the purchase amount in whole won.")]}
     if unit is None:
         return {"unit": [_("Choose the business unit where the coupon is used.")]}
     if coupon.status == CouponStatus.USED:
@@ -320,19 +328,37 @@ def coupon_problem(coupon: Coupon, *, unit: BusinessUnit | None, now: dt.datetim
         return {"coupon": [_("This coupon has expired.")]}
     if not coupon.template.usable_at(unit):
         return {"unit": [_("This coupon is only valid at %(unit)s.") % {"unit": coupon.template.units_label}]}
+    if amount_krw is not None and amount_krw < coupon.template.min_spend_krw:
+        return {"amount_krw": [_("This coupon needs a purchase of at least %(amount)s KRW.")
+                               % {"amount": f"{coupon.template.min_spend_krw:,}"}]}
+    return None
+
+
+def coupon_discount(template, amount_krw: int | None) -> int | None:
+    """What a coupon takes off a purchase: an amount coupon its value (never more than the purchase), a percentage
+    coupon its share of the purchase (rounded down to the won); None when it cannot be known (a gift, or a
+    percentage without the amount)."""
+    if template.kind == CouponKind.AMOUNT:
+        return template.value if amount_krw is None else min(template.value, amount_krw)
+    if template.kind == CouponKind.PERCENT and amount_krw is not None:
+        return amount_krw * template.value // 100
     return None
 
 
 @transaction.atomic
-def use_coupon(*, actor: Actor, coupon: Coupon, unit: BusinessUnit | None, now: dt.datetime | None = None) -> Coupon:
-    """Mark a coupon of the wallet used at a unit's counter (once: the row is locked while it is checked)."""
+def use_coupon(*, actor: Actor, coupon: Coupon, unit: BusinessUnit | None, now: dt.datetime | None = None,
+               amount_krw: int | None = None) -> Coupon:
+    """Mark a coupon of the wallet used at a unit's counter (once: the row is locked while it is checked). With the
+    purchase ``amount_krw`` the minimum spend is checked and the discount recorded (what campaign results count as
+    the offer's cost)."""
     now = now or timezone.now()
     locked = Coupon.objects.select_for_update().select_related("template").get(pk=coupon.pk)
-    problem = coupon_problem(locked, unit=unit, now=now)
+    problem = coupon_problem(locked, unit=unit, now=now, amount_krw=amount_krw)
     if problem:
         raise ValidationError(problem)
     locked.status, locked.used_at, locked.used_unit, locked.used_by = CouponStatus.USED, now, unit, actor.user
-    locked.save(update_fields=["status", "used_at", "used_unit", "used_by"])
+    locked.purchase_krw, locked.discount_krw = amount_krw, coupon_discount(locked.template, amount_krw)
+    locked.save(update_fields=["status", "used_at", "used_unit", "used_by", "purchase_krw", "discount_krw"])
     _timeline(locked.customer_id, _("Coupon used: %(name)s") % {"name": locked.template.name}, at=now, unit_id=unit.pk,
               user=actor.user)
     audit.record(actor=actor, action="loyalty.coupon_use", obj=locked.customer, fields=["coupons"])

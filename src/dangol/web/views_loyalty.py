@@ -117,6 +117,9 @@ class ReferralForm(forms.Form):
 
 class CouponUseForm(UnitChoiceMixin, forms.Form):
     unit = UnitField(label=gettext_lazy("At"))
+    amount_krw = forms.IntegerField(label=gettext_lazy("Purchase (KRW)"), min_value=0, max_value=10_000_000_000, required=False,
+                                    help_text=gettext_lazy("Checks the minimum spend and records the discount."),
+                                    widget=forms.NumberInput(attrs={"inputmode": "numeric", "data-testid": "coupon-amount"}))
 
     def __init__(self, *args, units, initial_unit=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -340,7 +343,8 @@ def loyalty_use_coupon(request, customer_id: int, coupon_id: int):
     problem = None
     if form.is_valid():
         try:
-            used = loyalty_services.use_coupon(actor=Actor.from_request(request), coupon=coupon, unit=form.cleaned_data["unit"])
+            used = loyalty_services.use_coupon(actor=Actor.from_request(request), coupon=coupon, unit=form.cleaned_data["unit"],
+                                               amount_krw=form.cleaned_data.get("amount_krw"))
         except ValidationError as exc:
             problem = _errors(exc)
         else:
