@@ -76,9 +76,10 @@ def _simulate_purchases(run, *, unit: BusinessUnit, manager: User, seed: int, se
             continue
         at = sent_at + dt.timedelta(days=float(rng.uniform(0.5, 7)))
         product = products[int(rng.integers(0, len(products)))]
-        record_order(actor=actor, unit=unit, customer=recipient.customer,
-                     lines=[LineInput(product_id=product.pk, quantity=1)], at=at)
+        order = record_order(actor=actor, unit=unit, customer=recipient.customer,
+                             lines=[LineInput(product_id=product.pk, quantity=1)], at=at)
         if recipient.coupon_id and rng.random() < 0.8:
-            use_coupon(actor=actor, coupon=Coupon.objects.get(pk=recipient.coupon_id), unit=unit, now=at)
+            use_coupon(actor=actor, coupon=Coupon.objects.get(pk=recipient.coupon_id), unit=unit, now=at,
+                       amount_krw=int(order.total))
         count += 1
     return count
