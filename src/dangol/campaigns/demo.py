@@ -20,10 +20,13 @@ from dangol.loyalty.services import use_coupon
 from dangol.sales.models import Product
 from dangol.sales.services import LineInput, record_order
 
-from . import automations, segments, services
+from . import automations, segments, selectors, services
 from .models import Recipient, Segment
 
 WINBACK_BODY = "{{ name }}님, 오랜만이에요. {{ unit }}에서 {{ coupon_value }} 할인 쿠폰을 드려요: {{ coupon_code }} ({{ coupon_expires }}까지)"
+# (name, how many of the best tiers it takes: 0 = no tier rule), tried in this order.
+_SEGMENTS = [("VIP · 강남·서초 · 90일 미방문", 2), ("등급 회원 · 강남·서초 · 90일 미방문", 99), ("강남·서초 · 90일 미방문", 0)]
+MIN_AUDIENCE = 20
 BIRTHDAY_BODY = "{{ name }}님, 곧 생일이시네요! {{ unit }}이 {{ coupon_value }} 생일 쿠폰을 드립니다: {{ coupon_code }}"
 
 
@@ -32,7 +35,7 @@ def seed(*, manager: User, seed: int = 42, unit_code: str = "seoul-hotel", now: 
     """Idempotent enough for the demo: skipped when the demo segment already exists. Returns what it made."""
     now = now or timezone.now()
     unit = BusinessUnit.objects.get(code=unit_code)
-    if Segment.objects.filter(name="VIP · 강남구 · 90일 미방문").exists():
+    if Segment.objects.filter(name__in=[name for name, _tiers in _SEGMENTS]).exists():
         return {"skipped": True}
     actor = Actor(user=manager, via="demo")
     percent10 = services.OfferInput(kind="percent", value=10, valid_days=14)
@@ -44,15 +47,22 @@ def seed(*, manager: User, seed: int = 42, unit_code: str = "seoul-hotel", now: 
                                 body="{{ name }}님, 한빛호텔을 찾아주셔서 감사합니다. 다음 방문 때 뵙겠습니다.")
     automations.save_automation(actor=actor, unit=unit, kind="tier_up", channel="sms",
                                 body="{{ name }}님, {{ tier }} 등급이 되셨어요! 새 혜택을 확인해 보세요.")
-    top = Tier.objects.filter(is_active=True).order_by("-rank").values_list("code", flat=True)
-    tiers = list(top[:2]) or ["vip"]
-    segment = segments.create_segment(actor=actor, name="VIP · 강남구 · 90일 미방문", unit=unit, tree={"op": "and", "rules": [
-        {"field": "tier", "operator": "in", "value": tiers},
-        {"field": "sigungu", "operator": "in", "value": ["강남구", "서초구"]},
-        {"field": "days_since_purchase", "operator": "gte", "value": 90},
-    ]})
+    # The story's segment is "the best tiers, 강남구/서초구, no stay for 90 days". Regulars of the top tiers come back
+    # often, so in a generated month there may be too few of them for a report worth reading: the demo widens the
+    # tiers, then drops them, until at least MIN_AUDIENCE guests match (the segment's name says which it is).
     sent_at = now - dt.timedelta(days=10)
-    campaign = services.create_campaign(actor=actor, name="VIP 윈백 (SMS, 10% 쿠폰)", segment=segment, channel="sms",
+    ranked = list(Tier.objects.filter(is_active=True).order_by("-rank").values_list("code", flat=True))
+    for index, (name, take) in enumerate(_SEGMENTS):
+        rules = [{"field": "sigungu", "operator": "in", "value": ["강남구", "서초구"]},
+                 {"field": "days_since_purchase", "operator": "gte", "value": 90}]
+        if take and ranked:
+            rules.insert(0, {"field": "tier", "operator": "in", "value": ranked[:take]})
+        tree = {"op": "and", "rules": rules}
+        if index == len(_SEGMENTS) - 1 or \
+                selectors.count_matching(tree, unit=unit, user=manager, now=sent_at) >= MIN_AUDIENCE:
+            break
+    segment = segments.create_segment(actor=actor, name=name, unit=unit, tree=tree)
+    campaign = services.create_campaign(actor=actor, name="윈백 (SMS, 10% 쿠폰)", segment=segment, channel="sms",
                                         unit=unit, variants=[services.VariantInput(body=WINBACK_BODY)], offer=percent10,
                                         holdout_pct=10)
     services.approve_campaign(actor=actor, campaign=campaign, now=sent_at)
