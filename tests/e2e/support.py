@@ -54,5 +54,13 @@ def customer_url(live_server, customer) -> str:
     return f"{live_server.url}/customers/{customer.pk}/"
 
 
+def open_customer(page: Page, live_server, customer) -> None:
+    """The 360° page with its lazily loaded parts in place: the analysis panel's suggestions arrive after the page
+    and push what is below them down, so a tap aimed before they land can hit the wrong spot."""
+    page.goto(customer_url(live_server, customer))
+    expect(page.get_by_test_id("suggestions-loading")).to_have_count(0)
+    expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling")).to_have_count(0)
+
+
 def detail_url_pattern(live_server) -> re.Pattern:
     return re.compile(re.escape(live_server.url) + r"/customers/(\d+)/$")

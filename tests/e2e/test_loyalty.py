@@ -17,7 +17,7 @@ from dangol.loyalty.models import Account, Coupon, EntryKind, LedgerEntry, Refer
 from dangol.sales.models import Order
 from dangol.sales.services import record_refund
 
-from tests.e2e.support import assert_no_horizontal_scroll, customer_url, detail_url_pattern, login
+from tests.e2e.support import assert_no_horizontal_scroll, customer_url, detail_url_pattern, login, open_customer
 from tests.loyalty.conftest import buy, program, tiers  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -149,7 +149,7 @@ def test_a_referral_rewards_both_after_the_first_purchase_and_gold_brings_its_co
     assert Referral.objects.get().status == "rewarded"
 
     # The referrer got 3,000 P; a big order makes them Gold, whose coupon lands in the wallet.
-    page.goto(customer_url(live_server, hotel_member))
+    open_customer(page, live_server, hotel_member)
     expect(page.get_by_test_id("points-balance")).to_have_text("10,500")
     record_purchase(page, products["baguette"], 60)  # 300,000 KRW: 550,000 in the period → Gold
     expect(page.get_by_test_id("tier")).to_have_text("Gold")

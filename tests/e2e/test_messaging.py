@@ -12,7 +12,8 @@ from dangol.messaging import services as messaging
 from dangol.messaging.models import Message, Status
 from dangol.messaging.senders import unsubscribe_token
 
-from tests.e2e.support import assert_no_horizontal_scroll, customer_url, login, mark_document, still_same_document
+from tests.e2e.support import (assert_no_horizontal_scroll, customer_url, login, mark_document, open_customer,
+                               still_same_document)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -26,7 +27,7 @@ def guest(make_customer):
 
 def test_a_manager_composes_with_the_live_byte_counter_and_the_message_is_queued(page, live_server, mina, guest, screenshot):
     login(page, live_server, "mina")
-    page.goto(customer_url(live_server, guest))
+    open_customer(page, live_server, guest)
     panel = page.get_by_test_id("messages-panel")
     expect(panel).to_contain_text("No messages yet.")
     panel.get_by_test_id("compose-message").tap()
@@ -92,7 +93,7 @@ def test_a_picture_makes_the_text_an_mms_and_a_png_is_refused(page, live_server,
         Image.new("RGB", (640, 480), (230, 80, 40)).save(out, format=kind)
         (tmp_path / name).write_bytes(out.getvalue())
     login(page, live_server, "mina")
-    page.goto(customer_url(live_server, guest))
+    open_customer(page, live_server, guest)
     page.get_by_test_id("messages-panel").get_by_test_id("compose-message").tap()
     expect(page.get_by_test_id("compose-image")).to_be_visible()
     assert_no_horizontal_scroll(page)

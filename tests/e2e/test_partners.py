@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from dangol.partners.models import Transfer
 
-from tests.e2e.support import assert_no_horizontal_scroll, customer_url, login
+from tests.e2e.support import assert_no_horizontal_scroll, login, open_customer
 from tests.partners.test_sharing import card_company, outbound  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -28,7 +28,7 @@ def test_a_manager_records_a_consent_and_exports_to_the_partner(page, live_serve
     make_customer("seoul-hotel", name="무응답")
     login(page, live_server, "mina")
 
-    page.goto(customer_url(live_server, guest))
+    open_customer(page, live_server, guest)
     panel = page.get_by_test_id(f"partner-consent-{outbound.pk}")
     expect(panel).to_contain_text("not asked")
     panel.locator("summary").tap()

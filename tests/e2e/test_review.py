@@ -17,7 +17,8 @@ from dangol.ingest.models import CandidateStatus, DuplicateCandidate, FlagReason
 from dangol.sales.models import Category, Order, Product
 from dangol.sales.services import LineInput, record_order
 
-from tests.e2e.support import assert_no_horizontal_scroll, customer_url, login, mark_document, still_same_document
+from tests.e2e.support import (assert_no_horizontal_scroll, customer_url, login, mark_document, open_customer,
+                               still_same_document)
 from tests.helpers import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -123,7 +124,7 @@ def test_a_manager_merges_a_pair_sees_the_integrated_customer_and_undoes_it(new_
     assert Customer.objects.get(pk=seoul.pk).merged_into_id is None
     assert Merge.objects.get().undone_at is not None
     assert set(Order.objects.filter(customer=seoul).values_list("unit__code", flat=True)) == {"seoul-hotel"}
-    page.goto(customer_url(live_server, seoul))
+    open_customer(page, live_server, seoul)
     expect(page.get_by_test_id("customer-name")).to_have_text("정우성")
 
 

@@ -11,7 +11,7 @@ import pytest
 from django_otp.oath import TOTP
 from playwright.sync_api import expect
 
-from tests.e2e.support import assert_no_horizontal_scroll, customer_url
+from tests.e2e.support import assert_no_horizontal_scroll, open_customer
 from tests.helpers import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -56,7 +56,7 @@ def test_a_manager_enrols_then_confirms_each_login_with_a_code(new_page, live_se
     page.get_by_role("button", name="Confirm").click()
     expect(page).to_have_url(f"{live_server.url}/")
 
-    page.goto(customer_url(live_server, customer))
+    open_customer(page, live_server, customer)
     expect(page.locator("main")).to_contain_text("보안손님")
     page.locator(f"form[action=\"/logout/\"] button").first.click()  # log out
     expect(page).to_have_url(re.compile(r"/login/"))
@@ -83,7 +83,7 @@ def test_pages_load_without_csp_violations(new_page, live_server, bora, make_cus
     expect(page).to_have_url(f"{live_server.url}/")
     page.get_by_test_id("search-input").fill("4242")
     expect(page.locator("main")).to_contain_text("정**님")  # htmx ran (its script is allowed, it needs no eval)
-    page.goto(customer_url(live_server, customer))
+    open_customer(page, live_server, customer)
     page.goto(f"{live_server.url}/security/")
     expect(page.get_by_test_id("2fa-status")).to_be_visible()
     # the language switch submits on change through the external script, not an inline handler

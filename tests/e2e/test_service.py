@@ -19,7 +19,7 @@ from dangol.messaging.models import Message
 from dangol.service import services
 from dangol.service.models import Case, CaseStatus, Survey, SurveyInvitation
 
-from tests.e2e.support import assert_no_horizontal_scroll, customer_url, login
+from tests.e2e.support import assert_no_horizontal_scroll, login, open_customer
 from tests.helpers import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -47,7 +47,7 @@ def test_a_complaint_from_the_counter_to_the_follow_up_of_an_unhappy_survey(new_
     guest = make_customer("bakery", name="김하늘", phone="010-3131-4242")
     clerk = new_page()
     login(clerk, live_server, "bora")
-    clerk.goto(customer_url(live_server, guest))
+    open_customer(clerk, live_server, guest)
     expect(clerk.get_by_test_id("service-panel")).to_be_visible()
     assert_no_horizontal_scroll(clerk)
 

@@ -16,7 +16,7 @@ from dangol.customers.services import add_note
 from dangol.sales.models import Order
 
 from tests.e2e.support import (assert_no_horizontal_scroll, customer_url, detail_url_pattern, login, mark_document,
-                               still_same_document)
+                               open_customer, still_same_document)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -56,7 +56,7 @@ def test_counter_lookup_by_last_four_digits_at_360px(page, live_server, bora, pr
     page.goto(f"{live_server.url}/customers/search/?q=5678")  # the search page itself (no-JS fallback of the box)
     expect(page.get_by_test_id("result")).to_have_count(1)
     assert_no_horizontal_scroll(page)
-    page.goto(customer_url(live_server, customer))
+    open_customer(page, live_server, customer)
     page.get_by_test_id("edit").tap()
     expect(page.get_by_test_id("customer-form")).to_be_visible()
     assert_no_horizontal_scroll(page)
@@ -65,7 +65,7 @@ def test_counter_lookup_by_last_four_digits_at_360px(page, live_server, bora, pr
     assert_no_horizontal_scroll(page)
     screenshot(page, "customer-form-at-360px")
 
-    page.goto(customer_url(live_server, customer))
+    open_customer(page, live_server, customer)
     page.get_by_test_id("record-purchase").tap()
     expect(page.get_by_test_id("order-form")).to_be_visible()
     screenshot(page, "purchase-form-at-360px")
@@ -134,7 +134,7 @@ def test_duplicate_phone_is_warned_while_typing_and_needs_a_confirmation(page, l
 def test_record_a_purchase_from_the_360_page(page, live_server, bora, products, make_customer, screenshot):
     customer = make_customer(name="김하늘")
     login(page, live_server, "bora")
-    page.goto(customer_url(live_server, customer))
+    open_customer(page, live_server, customer)
     page.get_by_test_id("record-purchase").tap()
 
     form = page.get_by_test_id("order-form")
@@ -170,7 +170,7 @@ def test_a_manager_reveals_the_full_number_with_an_audit_and_staff_cannot(new_pa
 
     manager = new_page()
     login(manager, live_server, "mina")
-    manager.goto(customer_url(live_server, hotel_guest))
+    open_customer(manager, live_server, hotel_guest)
     expect(manager.get_by_test_id("phone")).to_have_text("010-****-4321")
     assert not AuditEvent.objects.filter(action="customer.view_contacts").exists()
     manager.get_by_test_id("reveal").tap()
@@ -181,7 +181,7 @@ def test_a_manager_reveals_the_full_number_with_an_audit_and_staff_cannot(new_pa
 
     staff = new_page()
     login(staff, live_server, "bora")
-    staff.goto(customer_url(live_server, bakery_guest))
+    open_customer(staff, live_server, bakery_guest)
     expect(staff.get_by_test_id("phone")).to_have_text("010-****-1357")
     expect(staff.get_by_test_id("reveal")).to_have_count(0)
     assert "010-2468-1357" not in staff.content()
@@ -196,7 +196,7 @@ def test_markup_in_a_name_is_shown_as_text_and_never_runs(page, live_server, bor
     login(page, live_server, "bora")
 
     for name, customer in zip(names, customers):
-        page.goto(customer_url(live_server, customer))
+        open_customer(page, live_server, customer)
         expect(page.get_by_test_id("customer-name")).to_have_text(name)
 
     page.get_by_test_id("nav-new").tap()
@@ -223,7 +223,7 @@ def test_older_timeline_entries_load_in_place(page, live_server, bora, make_cust
     for i in range(7):
         add_note(actor=Actor(user=bora), customer=customer, unit=None, text=f"note {i}", at=start + dt.timedelta(minutes=i))
     login(page, live_server, "bora")
-    page.goto(customer_url(live_server, customer))
+    open_customer(page, live_server, customer)
     entries = page.get_by_test_id("timeline-entry")
     expect(entries).to_have_count(3)
     mark_document(page)
@@ -244,7 +244,7 @@ def test_assets_are_served_by_the_app_itself(page, live_server, bora, make_custo
     page.on("request", lambda request: requests.append(request.url))
     page.on("response", lambda response: responses.__setitem__(response.url, response.status))
     login(page, live_server, "bora")
-    page.goto(customer_url(live_server, customer))
+    open_customer(page, live_server, customer)
     page.wait_for_load_state("networkidle")
 
     assert requests, "no request recorded"
@@ -268,7 +268,7 @@ def test_a_note_added_through_htmx_tops_the_timeline_without_a_reload(page, live
     customer = make_customer()
     add_note(actor=Actor(user=bora), customer=customer, unit=None, text="이전 메모", at=timezone.now() - dt.timedelta(hours=1))
     login(page, live_server, "bora")
-    page.goto(customer_url(live_server, customer))
+    open_customer(page, live_server, customer)
     mark_document(page)
 
     note_form = page.locator("#note-form")

@@ -12,7 +12,7 @@ from dangol.loyalty import card as member_card
 from dangol.loyalty import services
 from dangol.loyalty.models import CouponKind, CouponTemplate, StampBasis, StampCard, StampEntry
 
-from tests.e2e.support import assert_no_horizontal_scroll, customer_url, login
+from tests.e2e.support import assert_no_horizontal_scroll, login, open_customer
 from tests.loyalty.conftest import program  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -29,7 +29,7 @@ def test_a_clerk_stamps_in_one_tap_until_the_reward(page, live_server, bora, pro
                                                    screenshot):
     member = make_customer("bakery", name="김도장")
     login(page, live_server, "bora")
-    page.goto(customer_url(live_server, member))
+    open_customer(page, live_server, member)
     card = page.get_by_test_id("stamp-card")
     expect(card).to_contain_text("Coffee stamps")
     expect(page.get_by_test_id("stamp-count")).to_have_text("0")
