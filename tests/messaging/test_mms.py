@@ -140,3 +140,16 @@ def test_the_gateway_gets_the_picture_uploaded_once_and_each_mms_refers_to_it(cu
         got = gateway.deliveries[str(m.pk)]
         assert "/sender/ad-mms" in got["path"] and got["files"] == [file_id] and got["text"].startswith("(광고)")
     assert gateway.deliveries[str(plain.pk)]["files"] == [] and "/sender/sms" in gateway.deliveries[str(plain.pk)]["path"]
+
+
+def test_an_upload_heavier_than_allowed_is_refused_before_it_is_read(staff, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.DANGOL_MMS_IMAGE_MAX_BYTES = 1024
+    upload = SimpleUploadedFile("big.jpg", picture())
+    read = []
+    original = upload.read
+    upload.read = lambda *a: read.append(1) or original(*a)
+    with pytest.raises(ValidationError) as refused:
+        images.add_upload(actor=staff, upload=upload)
+    assert "at most 1 KB" in refused.value.message_dict["image"][0] and not read and not MessageImage.objects.exists()

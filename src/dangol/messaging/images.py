@@ -65,6 +65,14 @@ def add_image(*, actor: Actor, name: str, data: bytes, unit=None) -> MessageImag
     return image
 
 
+def add_upload(*, actor: Actor, upload, unit=None) -> MessageImage:
+    """``add_image`` for an uploaded file: its declared size is checked before anything is read into memory."""
+    if upload.size > max_bytes():
+        raise ValidationError({"image": [_("An MMS picture has at most %(kb)s KB; this one has %(size)s KB.")
+                                         % {"kb": max_bytes() // 1024, "size": -(-upload.size // 1024)}]})
+    return add_image(actor=actor, name=upload.name, data=upload.read(), unit=unit)
+
+
 def image_bytes(image_id: int) -> tuple[str, bytes]:
     """(file name, bytes) of a stored picture, for the providers."""
     name, content = MessageImage.objects.filter(pk=image_id).values_list("name", "content").get()

@@ -386,8 +386,8 @@ def campaign_new(request):
                 if data.get("image"):
                     if data["channel"] != Channel.SMS:
                         raise ValidationError({"image": [_("Only a text message (MMS) carries a picture.")]})
-                    image = mms_images.add_image(actor=Actor.from_request(request), name=data["image"].name,
-                                                 data=data["image"].read(), unit=form.units.get(data["unit"]))
+                    image = mms_images.add_upload(actor=Actor.from_request(request), upload=data["image"],
+                                                  unit=form.units.get(data["unit"]))
                 campaign = services.create_campaign(
                     actor=Actor.from_request(request), name=data["name"], segment=form.segments[data["segment"]],
                     channel=data["channel"], kind=data["kind"], unit=form.units.get(data["unit"]) if data["unit"] else None,

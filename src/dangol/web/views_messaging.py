@@ -195,11 +195,7 @@ def compose(request):
         try:
             image = None
             if data.get("image"):
-                upload = data["image"]
-                if upload.size > mms_images.max_bytes():  # refused before reading it into memory
-                    raise ValidationError({"image": [_("An MMS picture has at most %(kb)s KB; this one has %(size)s KB.")
-                                                     % {"kb": mms_images.max_bytes() // 1024, "size": -(-upload.size // 1024)}]})
-                image = mms_images.add_image(actor=actor, name=upload.name, data=upload.read(), unit=unit)
+                image = mms_images.add_upload(actor=actor, upload=data["image"], unit=unit)
             if test:
                 result = messaging.send_test(actor=actor, channel=data["channel"], to_address=data["to_address"],
                                              body=data["body"], subject=data["subject"], kind=data["kind"], unit=unit,
